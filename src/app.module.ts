@@ -1,0 +1,42 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import type { AgentConfig } from './config/agent-config.js';
+import { AgentConfigModule } from './config/agent-config.module.js';
+import { StoreModule } from './store/store.module.js';
+import { StreamingModule } from './streaming/streaming.module.js';
+import { StatusModule } from './status/status.module.js';
+import { AdminModule } from './admin/admin.module.js';
+import { SdkModule } from './sdk/sdk.module.js';
+import { InsightsModule } from './insights/insights.module.js';
+import { FileDataModule } from './sync/file-data.loader.js';
+import { UpstreamSyncModule } from './sync/upstream-sync.module.js';
+import type { UpstreamTimings } from './sync/upstream-sync.service.js';
+import { ProblemFilter } from './common/problem.filter.js';
+
+export interface AppModuleOptions {
+  /** Shorter upstream timings, for tests. */
+  upstreamTimings?: Partial<UpstreamTimings>;
+}
+
+@Module({})
+export class AppModule {
+  /** Composition only: picks modules for the mode and the store. */
+  static forRoot(config: AgentConfig, options: AppModuleOptions = {}): DynamicModule {
+    const byMode =
+      config.mode === 'offline' ? [FileDataModule.forRoot()] : [UpstreamSyncModule.forRoot(options.upstreamTimings)];
+    return {
+      module: AppModule,
+      imports: [
+        AgentConfigModule.forRoot(config),
+        StoreModule.forRoot(config.store),
+        StatusModule,
+        StreamingModule.forRoot(),
+        SdkModule,
+        AdminModule,
+        InsightsModule,
+        ...byMode,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],
+    };
+  }
+}

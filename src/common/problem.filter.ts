@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { AgentError, type AgentErrorCode } from './agent.errors.js';
+
+const STATUS: Record<AgentErrorCode, number> = {
+  UNAUTHORIZED: 401,
+  INVALID_REQUEST: 400,
+  INVALID_BOOTSTRAP: 400,
+  INVALID_END_USER: 400,
+  STORE_UNAVAILABLE: 503,
+  UPSTREAM_REJECTED: 502,
+};
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+/** Errors become RFC 7807 problem documents (protocol §3.5); unexpected ones get a logged errorId. */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  private readonly logger = new Logger(ProblemFilter.name);
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') return;
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (error instanceof AgentError) {
+      const status = STATUS[error.code];
+      if (error.code === 'INVALID_END_USER') {
+        void reply.status(status).header('content-type', 'text/plain; charset=utf-8').send('invalid end user');
+        return;
+      }
+      this.send(reply, status, error.message);
+      return;
+    }
+    if (error instanceof HttpException) {
+      this.send(reply, error.getStatus(), error.message);
+      return;
+    }
+    const errorId = randomUUID();
+    this.logger.error({ msg: 'unexpected error', errorId, err: error instanceof Error ? error.stack : String(error) });
+    this.send(reply, 500, 'unexpected error', errorId);
+  }
+
+  private send(reply: FastifyReply, status: number, detail: string, errorId?: string): void {
+    const body = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail, ...(errorId ? { errorId } : {}) };
+    void reply.status(status).header('content-type', 'application/problem+json').send(JSON.stringify(body));
+  }
+}

@@ -1,0 +1,64 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { SyncStatusService } from './sync-status.service.js';
+
+/** Protocol §4.1, plus the legacy `type`/`lastSyncAt` (§8.2) and what operators need to see. */
+export interface AgentStatus {
+  serves: string;
+  dataVersion: number;
+  syncState: string;
+  lastSyncedAt: string | null;
+  reportedAt: string;
+  type: 'healthy' | 'unhealthy';
+  lastSyncAt: string | null;
+  /** Why upstream sync is not working, if it is not (`unauthorized`, `unreachable`). */
+  upstreamProblem?: string;
+  /** Agent mode: `pending`, `registered`, `unauthorized` or `licence-quota`. */
+  registration?: string;
+  dataAgeSeconds: number | null;
+  storeHealthy: boolean;
+}
+
+@Injectable()
+export class AgentStatusService {
+  constructor(
+    @Inject(FLAG_STORE) private readonly store: FlagStore,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
+    private readonly sync: SyncStatusService,
+  ) {}
+
+  async status(): Promise<AgentStatus> {
+    const storeHealthy = await this.store.ping().then(
+      () => true,
+      () => false,
+    );
+    const data = this.store.data;
+    return {
+      serves: data.serves(),
+      dataVersion: data.dataVersion,
+      syncState: this.config.mode === 'agent' ? this.sync.state : 'None',
+      lastSyncedAt: this.sync.lastSyncedAt?.toISOString() ?? null,
+      reportedAt: new Date().toISOString(),
+      type: storeHealthy && data.isPopulated ? 'healthy' : 'unhealthy',
+      lastSyncAt: this.sync.lastDataAt?.toISOString() ?? null,
+      ...(this.sync.problem ? { upstreamProblem: this.sync.problem } : {}),
+      ...(this.config.mode === 'agent' ? { registration: this.sync.registration } : {}),
+      dataAgeSeconds: this.sync.dataAgeSeconds(),
+      storeHealthy,
+    };
+  }
+
+  /** The JSON string sent upstream in `rp-agent-status` (protocol §6.9): the §4.1 fields only. */
+  async upstreamReport(): Promise<string> {
+    const s = await this.status();
+    return JSON.stringify({
+      serves: s.serves,
+      dataVersion: s.dataVersion,
+      syncState: s.syncState,
+      lastSyncedAt: s.lastSyncedAt,
+      reportedAt: s.reportedAt,
+    });
+  }
+}

@@ -1,0 +1,76 @@
+import { All, Controller, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
+import { HealthCheckService, HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import type { FastifyReply } from 'fastify';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { SyncStatusService } from './sync-status.service.js';
+
+type HealthText = 'Healthy' | 'Degraded' | 'Unhealthy';
+
+/**
+ * Kubernetes probes (protocol §5): plain-text `Healthy`, `Degraded` or `Unhealthy`, any method,
+ * never cached. Readiness details (sync state, data age) travel in `x-featbit-*` headers.
+ */
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly sync: SyncStatusService,
+    @Inject(FLAG_STORE) private readonly store: FlagStore,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
+  ) {}
+
+  @All('liveness')
+  liveness(@Res() reply: FastifyReply): void {
+    send(reply, 200, 'Healthy');
+  }
+
+  @All('readiness')
+  async readiness(@Res() reply: FastifyReply): Promise<void> {
+    let result: HealthCheckResult;
+    try {
+      result = await this.health.check([() => this.dataIndicator(), () => this.storeIndicator(), () => this.syncIndicator()]);
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      result = error.getResponse() as HealthCheckResult;
+    }
+    const age = this.sync.dataAgeSeconds();
+    if (age !== null) void reply.header('x-featbit-data-age-seconds', String(age));
+    void reply.header('x-featbit-sync-state', this.config.mode === 'agent' ? this.sync.state : 'None');
+    if (result.status === 'error') send(reply, 503, 'Unhealthy');
+    else send(reply, 200, result.status === 'degraded' ? 'Degraded' : 'Healthy');
+  }
+
+  private dataIndicator() {
+    const session = this.indicators.check('data');
+    return this.store.data.isPopulated ? session.up() : session.down('no data yet');
+  }
+
+  private async storeIndicator() {
+    const session = this.indicators.check('store');
+    try {
+      await this.store.ping();
+      return session.up();
+    } catch (error) {
+      // Serving continues from memory while the backend is away.
+      return session.degraded({ message: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  /** Agent mode: data from an interrupted or not yet re-established sync still serves, degraded. */
+  private syncIndicator() {
+    const session = this.indicators.check('sync');
+    if (this.config.mode !== 'agent' || this.sync.state === 'Stable') return session.up();
+    return session.degraded({ state: this.sync.state });
+  }
+}
+
+function send(reply: FastifyReply, status: number, text: HealthText): void {
+  void reply
+    .status(status)
+    .header('cache-control', 'no-store, no-cache')
+    .header('content-type', 'text/plain; charset=utf-8')
+    .send(text);
+}

@@ -1,0 +1,14 @@
+import { Global, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { HealthController } from './health.controller.js';
+import { SyncStatusService } from './sync-status.service.js';
+import { AgentStatusService } from './agent-status.service.js';
+
+@Global()
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false })],
+  controllers: [HealthController],
+  providers: [SyncStatusService, AgentStatusService],
+  exports: [SyncStatusService, AgentStatusService],
+})
+export class StatusModule {}

@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+
+/** Synchronizer states, reported exactly as named (protocol §6.10). */
+export type SyncState = 'None' | 'Starting' | 'Stable' | 'Interrupted' | 'Stopped';
+
+/** Why the upstream link is not working, when it is not (shown in status and readiness). */
+export type UpstreamProblem = 'unauthorized' | 'unreachable' | null;
+
+/** Registration with FeatBit (protocol §6.3). `licence-quota`: FeatBit answered 403. */
+export type RegistrationState = 'not-needed' | 'pending' | 'registered' | 'unauthorized' | 'licence-quota';
+
+/** Where the served data came from and how fresh it is; written by sync and bootstrap. */
+@Injectable()
+export class SyncStatusService {
+  state: SyncState = 'None';
+  /** When the last upstream data-sync message was handled (agent mode). */
+  lastSyncedAt: Date | null = null;
+  /** When data last arrived from anywhere: bootstrap, data file, upstream. */
+  lastDataAt: Date | null = null;
+  problem: UpstreamProblem = null;
+  registration: RegistrationState = 'not-needed';
+
+  dataReceived(at = new Date(), fromUpstream = false): void {
+    this.lastDataAt = at;
+    if (fromUpstream) {
+      this.lastSyncedAt = at;
+      this.state = 'Stable';
+      this.problem = null;
+    }
+  }
+
+  /** Age of the served data in seconds, or null when none arrived yet. */
+  dataAgeSeconds(now = Date.now()): number | null {
+    return this.lastDataAt ? Math.max(0, Math.round((now - this.lastDataAt.getTime()) / 1000)) : null;
+  }
+}

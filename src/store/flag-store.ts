@@ -1,0 +1,28 @@
+import type { DataSet, StoreItem } from './data-set.js';
+import type { DataChange, MemoryData } from './memory-data.js';
+
+/**
+ * The flag and segment data this agent serves. One instance per process.
+ * Reads are synchronous from `data` (every provider serves from memory); writes go through the
+ * provider's backend first, then memory, then listeners hear what changed.
+ */
+export interface FlagStore {
+  /** The serving copy. Never written to directly: use replaceAll/applyPatch. */
+  readonly data: MemoryData;
+  /** Replaces all data atomically. `pushAll`: every env of `data` is reported as fully changed. */
+  replaceAll(data: DataSet, options: { pushAll: boolean }): Promise<DataChange>;
+  /** Stores only items newer than (or as new as) what is held; resolves to what changed. */
+  applyPatch(items: StoreItem[]): Promise<DataChange>;
+  /** Called after every change, local or (for shared stores) made by another agent process. */
+  onChange(listener: (change: DataChange) => void): () => void;
+  /** Throws a StoreUnavailableError when the backend cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const FLAG_STORE = Symbol('FLAG_STORE');
+
+export type StoreOptions =
+  | { type: 'memory' }
+  | { type: 'sqlite'; path: string }
+  | { type: 'redis'; url: string; keyPrefix: string };

@@ -1,0 +1,135 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Logger } from '@nestjs/common';
+import type { WsMessageHandler } from '@nestjs/common';
+import { AbstractWsAdapter } from '@nestjs/websockets';
+import { isObservable, type Observable } from 'rxjs';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { CloseCode, parseInbound } from './protocol.js';
+
+/** Inbound messages up to this size are accepted (protocol §2.4 asks for at least 1 MiB). */
+export const MAX_INBOUND_BYTES = 1024 * 1024;
+
+type Handler = (data: unknown, messageType: string) => unknown;
+
+function isStreamingPath(url: string | undefined, base: string): boolean {
+  const path = (url ?? '').split('?', 1)[0] ?? '';
+  return path === base || path.startsWith(`${base}/`);
+}
+
+/** Decorator names (shared by every socket's handlers) → lower case. */
+const lowerNames = new Map<string, string>();
+
+function findHandler(handlers: WsMessageHandler[], messageType: string): Handler | undefined {
+  for (const handler of handlers) {
+    const declared = String(handler.message);
+    let name = lowerNames.get(declared);
+    if (name === undefined) {
+      name = declared.toLowerCase();
+      lowerNames.set(declared, name);
+    }
+    if (name === messageType) return handler.callback as Handler;
+  }
+  return undefined;
+}
+
+function textOf(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/**
+ * Nest WebSocket adapter for the FeatBit protocol. SDKs send `{messageType, data}`, so messages
+ * are routed on `messageType` (case-insensitively) instead of Nest's `event`. Per socket it adds
+ * one listener and no RxJS plumbing, keeping tens of thousands of idle sockets cheap.
+ * Upgrades to `/streaming` and `/streaming/...` are accepted (protocol §2.1); others are dropped.
+ */
+export class FeatBitWsAdapter extends AbstractWsAdapter {
+  private readonly logger = new Logger(FeatBitWsAdapter.name);
+  private readonly servers: { server: WebSocketServer; path: string }[] = [];
+  private upgradeListener?: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+  override create(_port: number, options?: { path?: string }): WebSocketServer {
+    const server = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES, perMessageDeflate: false });
+    server.on('error', (error) => this.logger.error({ msg: 'websocket server error', err: error }));
+    const path = options?.path ?? '/streaming';
+    this.servers.push({ server, path: path.endsWith('/') ? path.slice(0, -1) : path });
+    this.listenForUpgrades();
+    return server;
+  }
+
+  private listenForUpgrades(): void {
+    const http = this.httpServer as HttpServer | undefined;
+    if (this.upgradeListener || !http) return;
+    this.upgradeListener = (request, socket, head) => {
+      const target = this.servers.find((s) => isStreamingPath(request.url, s.path));
+      if (!target) {
+        socket.destroy();
+        return;
+      }
+      socket.on('error', () => socket.destroy());
+      target.server.handleUpgrade(request, socket, head, (ws) => target.server.emit('connection', ws, request));
+    };
+    http.on('upgrade', this.upgradeListener);
+  }
+
+  override bindMessageHandlers(
+    client: WebSocket,
+    handlers: WsMessageHandler[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    // Nest already allocated `handlers` for this socket; a scan of a handful beats a Map per socket.
+    client.on('error', (error) => this.logger.debug({ msg: 'socket error', err: error.message }));
+    client.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const message = parseInbound(textOf(data));
+      if (!message) return;
+      const handler = findHandler(handlers, message.messageType);
+      if (!handler) return;
+      let result: unknown;
+      try {
+        result = handler(message.data, message.messageType);
+      } catch (error) {
+        this.logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
+        return;
+      }
+      void Promise.resolve(result).then(
+        (value) => {
+          if (isObservable(value)) transform(value).subscribe({ next: (v) => this.reply(client, v), error: () => undefined });
+          else this.reply(client, value);
+        },
+        (error: unknown) => this.logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) }),
+      );
+    });
+  }
+
+  private reply(client: WebSocket, value: unknown): void {
+    if (value === undefined || value === null || client.readyState !== client.OPEN) return;
+    const text = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value : JSON.stringify(value);
+    if (text.length === 0) return;
+    client.send(text, { binary: false });
+  }
+
+  override bindClientDisconnect(client: WebSocket, callback: (...args: unknown[]) => void): void {
+    client.once('close', callback);
+  }
+
+  /** Closes every socket with 1000 (SDKs reconnect), then ends the server. */
+  override async close(server: WebSocketServer): Promise<void> {
+    for (const socket of server.clients) socket.close(CloseCode.Normal, 'server shutdown');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const deadline = setTimeout(() => {
+      for (const socket of server.clients) socket.terminate();
+    }, 2000);
+    await closed;
+    clearTimeout(deadline);
+  }
+
+  override dispose(): Promise<void> {
+    const http = this.httpServer as HttpServer | undefined;
+    if (this.upgradeListener && http) http.off('upgrade', this.upgradeListener);
+    this.upgradeListener = undefined;
+    return Promise.resolve();
+  }
+}

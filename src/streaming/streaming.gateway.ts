@@ -1,0 +1,91 @@
+import type { IncomingMessage } from 'node:http';
+import { Inject, Logger } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  SubscribeMessage,
+  WebSocketGateway,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+} from '@nestjs/websockets';
+import type { WebSocket } from 'ws';
+import { decodeStreamingToken } from '../credentials/streaming-token.js';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { DataSyncService } from './data-sync.service.js';
+import { CloseCode, CloseReason, PONG, echoMessage, parseStreamingRequest, requestTimestamp, requestUser } from './protocol.js';
+
+@WebSocketGateway({ path: '/streaming' })
+export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(StreamingGateway.name);
+  private accepting = true;
+
+  constructor(
+    private readonly connections: ConnectionRegistry,
+    private readonly dataSync: DataSyncService,
+    @Inject(FLAG_STORE) private readonly store: FlagStore,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
+  ) {}
+
+  /** Validates the handshake (protocol §2.2) after the upgrade; rejects with 4003, or 1011 if transient. */
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    if (!this.accepting) return socket.close(CloseCode.ServiceUnavailable, CloseReason.ServiceUnavailable);
+    const parsed = parseStreamingRequest(request.url);
+    if (!parsed.ok) return this.reject(socket, parsed.reason);
+    const token = decodeStreamingToken(parsed.value.token, Date.now(), this.config.tokenExpirySeconds);
+    if (!token.ok) return this.reject(socket, token.reason);
+    const data = this.store.data;
+    if (!data.isPopulated) {
+      // Never 4003 before the first data arrives: SDKs obey 4003 and would never come back.
+      return socket.close(CloseCode.ServiceUnavailable, CloseReason.ServiceUnavailable);
+    }
+    const secret = data.secret(token.secret);
+    if (!secret) return this.reject(socket, 'unknown secret');
+    if (secret.type !== parsed.value.type) return this.reject(socket, 'secret type does not match');
+    this.connections.add(socket, {
+      type: secret.type,
+      envId: secret.envId,
+      projectKey: secret.projectKey,
+      envKey: secret.envKey,
+    });
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    this.connections.remove(socket);
+  }
+
+  @SubscribeMessage('ping')
+  ping(): string {
+    return PONG;
+  }
+
+  @SubscribeMessage('echo')
+  echo(@MessageBody() data: unknown): string {
+    return echoMessage(data);
+  }
+
+  @SubscribeMessage('data-sync')
+  sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | undefined {
+    const connection = this.connections.get(socket);
+    if (!connection) return undefined;
+    return this.dataSync.reply(connection, requestTimestamp(data), requestUser(data));
+  }
+
+  /** Only meaningful upstream (protocol §6.9); accepted and ignored here. */
+  @SubscribeMessage('rp-agent-status')
+  agentStatus(): undefined {
+    return undefined;
+  }
+
+  /** Refuses new connections (graceful drain); existing ones stay until closed. */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  private reject(socket: WebSocket, reason: string): void {
+    this.logger.debug({ msg: 'streaming connection rejected', reason });
+    socket.close(CloseCode.InvalidRequest, CloseReason.InvalidRequest);
+  }
+}

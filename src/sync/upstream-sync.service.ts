@@ -1,0 +1,240 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { WebSocket } from 'ws';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentModeConfig } from '../config/agent-config.js';
+import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { SyncStatusService } from '../status/sync-status.service.js';
+import { AgentStatusService } from '../status/agent-status.service.js';
+import { fullJitterDelay, sleep } from '../common/backoff.js';
+import { maskSecret, safeUrl } from '../common/mask.js';
+import { CloseCode } from '../streaming/protocol.js';
+import {
+  UPSTREAM_PING,
+  dataSyncRequest,
+  httpBaseOf,
+  parseUpstreamMessage,
+  relayProxySocketUrl,
+  statusMessage,
+} from './upstream-protocol.js';
+
+/** Timings (protocol §6.3, §6.7, §6.9); overridable for tests. */
+export interface UpstreamTimings {
+  pingMs: number;
+  /** Reconnect when nothing arrived for this long. */
+  deadAfterMs: number;
+  statusMs: number;
+  connectTimeoutMs: number;
+  registerTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  /** Retry interval after 401/403 on registration. */
+  slowRetryMs: number;
+}
+
+export const DEFAULT_TIMINGS: UpstreamTimings = {
+  pingMs: 15_000,
+  deadAfterMs: 35_000,
+  statusMs: 60_000,
+  connectTimeoutMs: 10_000,
+  registerTimeoutMs: 10_000,
+  backoffBaseMs: 1_000,
+  backoffCapMs: 30_000,
+  slowRetryMs: 300_000,
+};
+
+export const UPSTREAM_TIMINGS = Symbol('UPSTREAM_TIMINGS');
+
+interface ConnectionOutcome {
+  code: number;
+  reason: string;
+  synced: boolean;
+}
+
+/**
+ * Agent mode: registers with the FeatBit evaluation server and keeps one relay-proxy WebSocket
+ * to it, forever. The HTTP server does not wait for any of this. Writes only to the store; the
+ * gateway pushes what changed.
+ */
+@Injectable()
+export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(UpstreamSyncService.name);
+  private readonly stopping = new AbortController();
+  private socket?: WebSocket;
+  private registeredId?: string;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    @Inject(AGENT_CONFIG) private readonly config: AgentModeConfig,
+    @Inject(FLAG_STORE) private readonly store: FlagStore,
+    private readonly status: SyncStatusService,
+    private readonly agentStatus: AgentStatusService,
+    @Inject(UPSTREAM_TIMINGS) private readonly timings: UpstreamTimings,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.status.state = 'Starting';
+    this.status.registration = 'pending';
+    this.loops = [this.registerLoop(), this.connectLoop()];
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping.abort();
+    this.status.state = 'Stopped';
+    this.socket?.close(CloseCode.Normal, 'agent shutting down');
+    this.socket?.terminate();
+    await Promise.allSettled(this.loops);
+  }
+
+  // ---- registration (protocol §6.3) ----
+
+  private async registerLoop(): Promise<void> {
+    const url = `${httpBaseOf(this.config.streamingUri)}/api/public/agent/register`;
+    let attempt = 0;
+    while (!this.stopping.signal.aborted) {
+      let delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { authorization: this.config.apiKey, 'content-type': 'application/json; charset=utf-8' },
+          body: JSON.stringify(this.config.agentId),
+          signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.timings.registerTimeoutMs)]),
+        });
+        const text = (await response.text()).trim();
+        if (response.ok) {
+          this.registeredId = text.replace(/^"|"$/g, '') || this.config.agentId;
+          this.status.registration = 'registered';
+          this.logger.log({ msg: 'registered with FeatBit', agentId: this.registeredId });
+          this.sendStatus();
+          return;
+        }
+        if (response.status === 401 || response.status === 403) {
+          const licence = response.status === 403;
+          this.status.registration = licence ? 'licence-quota' : 'unauthorized';
+          this.logger.error({
+            msg: licence
+              ? 'FeatBit refused registration: no more agents can be registered with the current licence (403); serving continues, retrying slowly'
+              : 'FeatBit refused registration: the relay proxy key is wrong (401); retrying slowly',
+            apiKey: maskSecret(this.config.apiKey),
+          });
+          delay = this.timings.slowRetryMs;
+        } else {
+          this.logger.warn({ msg: 'registration failed, will retry', status: response.status, retryInMs: delay });
+        }
+      } catch (error) {
+        if (this.stopping.signal.aborted) return;
+        this.logger.warn({ msg: 'registration failed, will retry', err: String(error), retryInMs: delay });
+      }
+      await sleep(delay, this.stopping.signal);
+    }
+  }
+
+  // ---- relay-proxy connection (protocol §6.4–§6.8) ----
+
+  private async connectLoop(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopping.signal.aborted) {
+      const outcome = await this.connectOnce();
+      if (this.stopping.signal.aborted) return;
+      if (outcome.code === CloseCode.InvalidRequest) {
+        this.status.state = 'Stopped';
+        this.status.problem = 'unauthorized';
+        this.logger.error({ msg: 'FeatBit rejected the relay proxy key (4003); upstream sync stopped', apiKey: maskSecret(this.config.apiKey) });
+        return;
+      }
+      if (outcome.synced) attempt = 0;
+      this.status.state = 'Interrupted';
+      this.status.problem = 'unreachable';
+      const delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
+      this.logger.warn({ msg: 'upstream connection closed, reconnecting', code: outcome.code, reason: outcome.reason, retryInMs: delay });
+      await sleep(delay, this.stopping.signal);
+    }
+  }
+
+  private connectOnce(): Promise<ConnectionOutcome> {
+    return new Promise((resolve) => {
+      const url = relayProxySocketUrl(this.config.streamingUri, this.config.apiKey);
+      const socket = new WebSocket(url, { handshakeTimeout: this.timings.connectTimeoutMs, perMessageDeflate: false });
+      this.socket = socket;
+      let synced = false;
+      let lastReceived = Date.now();
+      let handling: Promise<void> = Promise.resolve();
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (code: number, reason: string): void => {
+        for (const timer of timers) clearInterval(timer);
+        if (this.socket === socket) this.socket = undefined;
+        resolve({ code, reason, synced });
+      };
+
+      socket.on('open', () => {
+        this.logger.log({ msg: 'connected to FeatBit', url: safeUrl(url) });
+        socket.send(dataSyncRequest(this.store.data, true));
+        timers.push(
+          setInterval(() => {
+            if (Date.now() - lastReceived > this.timings.deadAfterMs) {
+              this.logger.warn({ msg: 'upstream silent for too long; reconnecting', silentMs: Date.now() - lastReceived });
+              socket.terminate();
+              return;
+            }
+            if (socket.readyState === WebSocket.OPEN) socket.send(UPSTREAM_PING);
+          }, this.timings.pingMs),
+          setInterval(() => this.sendStatus(), this.timings.statusMs),
+        );
+      });
+      socket.on('message', (raw: Buffer, isBinary: boolean) => {
+        lastReceived = Date.now();
+        if (isBinary) return;
+        // One message at a time, in arrival order.
+        handling = handling.then(async () => {
+          const handled = await this.handle(raw.toString('utf8'));
+          if (handled && !synced) {
+            synced = true;
+            this.sendStatus();
+          }
+        });
+      });
+      socket.on('error', (error) => this.logger.debug({ msg: 'upstream socket error', err: error.message }));
+      socket.on('close', (code, reason) => finish(code, reason.toString()));
+    });
+  }
+
+  /** Applies one upstream message; true when it was a data-sync that was stored. */
+  private async handle(text: string): Promise<boolean> {
+    try {
+      const event = parseUpstreamMessage(text);
+      switch (event.kind) {
+        case 'full': {
+          const change = await this.store.replaceAll(event.data, { pushAll: false });
+          this.logger.log({ msg: 'full data received', envs: event.data.envs.length, changedEnvs: change.envs.length, dataVersion: this.store.data.dataVersion });
+          break;
+        }
+        case 'patch':
+          await this.store.applyPatch(event.items);
+          break;
+        case 'pong':
+          return false;
+        case 'ignored':
+          this.logger.debug({ msg: 'upstream message ignored', why: event.why });
+          return false;
+      }
+      this.status.dataReceived(new Date(), true);
+      return true;
+    } catch (error) {
+      this.status.state = 'Interrupted';
+      this.logger.error({ msg: 'upstream message could not be handled', err: String(error) });
+      return false;
+    }
+  }
+
+  /** `rp-agent-status` (protocol §6.9); only once registered, dropped while disconnected. */
+  private sendStatus(): void {
+    const socket = this.socket;
+    if (!this.registeredId || !socket || socket.readyState !== WebSocket.OPEN) return;
+    const agentId = this.registeredId;
+    this.agentStatus
+      .upstreamReport()
+      .then((status) => {
+        if (socket.readyState === WebSocket.OPEN) socket.send(statusMessage(agentId, status));
+      })
+      .catch((error: unknown) => this.logger.warn({ msg: 'status report failed', err: String(error) }));
+  }
+}

@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { AgentConfig, OfflineModeConfig } from '../../src/config/agent-config.js';
+import { createApp } from '../../src/app.factory.js';
+import { FLAG_STORE, type FlagStore } from '../../src/store/flag-store.js';
+import { PushService } from '../../src/streaming/push.service.js';
+import { RELAY_PROXY_KEY, SAMPLE_DATA_FILE } from './sample-data.js';
+
+export interface RunningAgent {
+  app: NestFastifyApplication;
+  port: number;
+  httpUrl: string;
+  wsUrl: string;
+  store: FlagStore;
+  /** Resolves once every change stored so far has been pushed to the sockets. */
+  pushed(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {
+  return {
+    mode: 'offline',
+    port: 0,
+    host: '127.0.0.1',
+    apiKey: RELAY_PROXY_KEY,
+    agentId: 'test-agent',
+    insightsMode: 'off',
+    tokenExpirySeconds: 30,
+    store: { type: 'memory' },
+    logLevel: 'error',
+    dataFile: SAMPLE_DATA_FILE,
+    ...overrides,
+  };
+}
+
+/** Starts the whole app on a free port. */
+export async function startAgent(config: AgentConfig = offlineConfig()): Promise<RunningAgent> {
+  const app = await createApp(config, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  if (address === null || typeof address === 'string') throw new Error('agent has no TCP address');
+  const port = address.port;
+  const pushes = app.get(PushService);
+  return {
+    app,
+    port,
+    httpUrl: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    store: app.get<FlagStore>(FLAG_STORE),
+    pushed: () => pushes.idle(),
+    close: () => app.close(),
+  };
+}
