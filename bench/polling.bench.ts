@@ -36,17 +36,18 @@ async function main(): Promise<void> {
   const bare = await startServerChild('bare-http', bodyFile);
   console.log(`polling: body ${(body.length / 1024).toFixed(1)} KiB, ${connections} connections, ${seconds} s per run`);
 
-  // Warm both, then measure bare, agent, bare, agent and keep the better of each.
+  // Warm both, then alternate bare and agent runs and report the median of each.
   await load(`http://127.0.0.1:${bare.port}${path}`, {});
   await load(`http://127.0.0.1:${agent.port}${path}`, { authorization: SERVER_SECRET });
   const runs = { bare: [] as { rps: number; p99: number; errors: number }[], agent: [] as { rps: number; p99: number; errors: number }[] };
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 3; i++) {
     runs.bare.push(await load(`http://127.0.0.1:${bare.port}${path}`, {}));
     runs.agent.push(await load(`http://127.0.0.1:${agent.port}${path}`, { authorization: SERVER_SECRET }));
   }
-  const best = (list: { rps: number; p99: number; errors: number }[]) => list.reduce((a, b) => (b.rps > a.rps ? b : a));
-  const b = best(runs.bare);
-  const a = best(runs.agent);
+  const median = (list: { rps: number; p99: number; errors: number }[]) => [...list].sort((x, y) => x.rps - y.rps)[1]!;
+  const b = median(runs.bare);
+  const a = median(runs.agent);
+  console.log(`runs (req/s): bare ${runs.bare.map((r) => r.rps.toFixed(0)).join(', ')}; agent ${runs.agent.map((r) => r.rps.toFixed(0)).join(', ')}`);
   console.log(`bare node:http      ${b.rps.toFixed(0).padStart(7)} req/s  p99 ${b.p99} ms  errors ${b.errors}`);
   console.log(`agent latest-all    ${a.rps.toFixed(0).padStart(7)} req/s  p99 ${a.p99} ms  errors ${a.errors}`);
   console.log(`ratio agent/bare    ${(a.rps / b.rps).toFixed(2)}  (target ≥ 0.75)`);

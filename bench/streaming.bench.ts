@@ -20,6 +20,7 @@ interface Client {
   arrived?: number;
 }
 
+/** Each socket sends one data-sync and waits for the reply, as an SDK does, then idles. */
 async function openClients(url: () => string, n: number, handshake: boolean): Promise<Client[]> {
   const clients: Client[] = [];
   const batch = 250;
@@ -54,10 +55,10 @@ async function waitAll(clients: Client[], timeoutMs: number): Promise<void> {
   }
 }
 
-function summary(label: string, n: number, rssDelta: number, clients: Client[], t0: number): string {
+function summary(label: string, n: number, before: { rss: number; heap: number }, after: { rss: number; heap: number }, clients: Client[], t0: number): string {
   const times = clients.map((c) => (c.arrived ?? Number.NaN) - t0).sort((a, b) => a - b);
   return (
-    `${label.padEnd(6)} N=${String(n).padStart(6)}  RSS/socket ${(rssDelta / n / 1024).toFixed(2)} KiB  ` +
+    `${label.padEnd(6)} N=${String(n).padStart(6)}  RSS/socket ${((after.rss - before.rss) / n / 1024).toFixed(2)} KiB (JS heap ${((after.heap - before.heap) / n / 1024).toFixed(2)} KiB)  ` +
     `arrival p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms  max ${percentile(times, 100).toFixed(1)} ms`
   );
 }
@@ -90,19 +91,19 @@ async function runAgent(agent: ServerChild, n: number, body: string, version: nu
   if (response.status !== 200) throw new Error(`bootstrap answered ${response.status}`);
   await waitAll(clients, 30_000);
   const probeMs = await probe;
-  const line = `${summary('agent', n, after - before, clients, t0)}  (HTTP during fan-out ${probeMs.toFixed(1)} ms)`;
+  const line = `${summary('agent', n, before, after, clients, t0)}  (HTTP during fan-out ${probeMs.toFixed(1)} ms)`;
   await close(clients);
   return line;
 }
 
 async function runBare(bare: ServerChild, n: number, payload: string): Promise<string> {
   const before = await bare.rss();
-  const clients = await openClients(() => `ws://127.0.0.1:${bare.port}/`, n, false);
+  const clients = await openClients(() => `ws://127.0.0.1:${bare.port}/`, n, true);
   const after = await bare.rss();
   const t0 = performance.now();
   bare.send({ cmd: 'broadcast', data: payload });
   await waitAll(clients, 30_000);
-  const line = summary('ws', n, after - before, clients, t0);
+  const line = summary('ws', n, before, after, clients, t0);
   await close(clients);
   return line;
 }

@@ -6,7 +6,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 export interface ServerChild {
   port: number;
-  rss(): Promise<number>;
+  /** RSS and JS memory (heap used + external) after a GC, in bytes. */
+  rss(): Promise<{ rss: number; heap: number }>;
   send(message: unknown): void;
   stop(): Promise<void>;
 }
@@ -25,7 +26,7 @@ export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', 
     port: first.port,
     rss: () =>
       new Promise((resolve) => {
-        child.once('message', (m) => resolve((m as { rss: number }).rss));
+        child.once('message', (m) => resolve(m as { rss: number; heap: number }));
         child.send({ cmd: 'rss' });
       }),
     send: (message) => child.send(message as never),

@@ -14,9 +14,10 @@ import { offlineConfig } from '../../test/support/agent-app.js';
 
 type Command = { cmd: 'rss' } | { cmd: 'broadcast'; data: string } | { cmd: 'exit' };
 
-function rss(): number {
+function rss(): { rss: number; heap: number } {
   (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().rss;
+  const usage = process.memoryUsage();
+  return { rss: usage.rss, heap: usage.heapUsed + usage.external + usage.arrayBuffers };
 }
 
 async function main(): Promise<void> {
@@ -46,13 +47,13 @@ async function main(): Promise<void> {
     throw new Error(`unknown server kind ${kind ?? ''}`);
   }
   process.on('message', (message: Command) => {
-    if (message.cmd === 'rss') process.send?.({ rss: rss() });
+    if (message.cmd === 'rss') process.send?.(rss());
     else if (message.cmd === 'broadcast') {
       const frame = Buffer.from(message.data);
       for (const socket of sockets ?? []) socket.send(frame, { binary: false });
     } else process.exit(0);
   });
-  process.send?.({ port, rss: rss() });
+  process.send?.({ port, ...rss() });
 }
 
 main().catch((error: unknown) => {

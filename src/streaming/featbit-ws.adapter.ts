@@ -39,6 +39,59 @@ function textOf(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+const logger = new Logger('FeatBitWsAdapter');
+const HANDLERS = Symbol('featbit.handlers');
+const TRANSFORM = Symbol('featbit.transform');
+
+type RoutedSocket = WebSocket & {
+  [HANDLERS]?: WsMessageHandler[];
+  [TRANSFORM]?: (data: unknown) => Observable<unknown>;
+};
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+function onSocketError(this: WebSocket, error: Error): void {
+  logger.debug({ msg: 'socket error', err: error.message });
+}
+
+function onSocketMessage(this: RoutedSocket, data: RawData, isBinary: boolean): void {
+  if (isBinary) return;
+  const message = parseInbound(textOf(data));
+  if (!message) return;
+  const handler = findHandler(this[HANDLERS] ?? [], message.messageType);
+  if (!handler) return;
+  let result: unknown;
+  try {
+    result = handler(message.data, message.messageType);
+  } catch (error) {
+    logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
+    return;
+  }
+  const socket = this;
+  if (typeof result === 'string') {
+    reply(socket, result);
+    return;
+  }
+  void Promise.resolve(result).then(
+    (value) => {
+      const transform = socket[TRANSFORM];
+      if (isObservable(value) && transform) transform(value).subscribe({ next: (v) => reply(socket, v), error: () => undefined });
+      else reply(socket, value);
+    },
+    (error: unknown) => logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) }),
+  );
+}
+
+/** A handler error sends nothing (protocol §2.4); empty strings are never sent. */
+function reply(client: WebSocket, value: unknown): void {
+  if (value === undefined || value === null || client.readyState !== client.OPEN) return;
+  const text = typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value);
+  if (text.length === 0) return;
+  client.send(text, { binary: false });
+}
+
 /**
  * Nest WebSocket adapter for the FeatBit protocol. SDKs send `{messageType, data}`, so messages
  * are routed on `messageType` (case-insensitively) instead of Nest's `event`. Per socket it adds
@@ -46,7 +99,7 @@ function textOf(data: RawData): string {
  * Upgrades to `/streaming` and `/streaming/...` are accepted (protocol §2.1); others are dropped.
  */
 export class FeatBitWsAdapter extends AbstractWsAdapter {
-  private readonly logger = new Logger(FeatBitWsAdapter.name);
+  private readonly logger = logger;
   private readonly servers: { server: WebSocketServer; path: string }[] = [];
   private upgradeListener?: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
@@ -68,7 +121,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
         socket.destroy();
         return;
       }
-      socket.on('error', () => socket.destroy());
+      socket.on('error', destroySocket);
       target.server.handleUpgrade(request, socket, head, (ws) => target.server.emit('connection', ws, request));
     };
     http.on('upgrade', this.upgradeListener);
@@ -79,36 +132,12 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     handlers: WsMessageHandler[],
     transform: (data: unknown) => Observable<unknown>,
   ): void {
-    // Nest already allocated `handlers` for this socket; a scan of a handful beats a Map per socket.
-    client.on('error', (error) => this.logger.debug({ msg: 'socket error', err: error.message }));
-    client.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      const message = parseInbound(textOf(data));
-      if (!message) return;
-      const handler = findHandler(handlers, message.messageType);
-      if (!handler) return;
-      let result: unknown;
-      try {
-        result = handler(message.data, message.messageType);
-      } catch (error) {
-        this.logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
-        return;
-      }
-      void Promise.resolve(result).then(
-        (value) => {
-          if (isObservable(value)) transform(value).subscribe({ next: (v) => this.reply(client, v), error: () => undefined });
-          else this.reply(client, value);
-        },
-        (error: unknown) => this.logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) }),
-      );
-    });
-  }
-
-  private reply(client: WebSocket, value: unknown): void {
-    if (value === undefined || value === null || client.readyState !== client.OPEN) return;
-    const text = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value : JSON.stringify(value);
-    if (text.length === 0) return;
-    client.send(text, { binary: false });
+    // Shared listeners and two properties instead of per-socket closures: sockets stay small.
+    const routed = client as RoutedSocket;
+    routed[HANDLERS] = handlers;
+    routed[TRANSFORM] = transform;
+    client.on('error', onSocketError);
+    client.on('message', onSocketMessage);
   }
 
   override bindClientDisconnect(client: WebSocket, callback: (...args: unknown[]) => void): void {

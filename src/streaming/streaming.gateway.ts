@@ -56,6 +56,9 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
     this.connections.remove(socket);
   }
 
+  // `rp-agent-status` is meaningful only upstream (protocol §6.9): like any unknown type it is
+  // ignored, and having no handler saves a bound function per socket.
+
   @SubscribeMessage('ping')
   ping(): string {
     return PONG;
@@ -71,12 +74,6 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
     const connection = this.connections.get(socket);
     if (!connection) return undefined;
     return this.dataSync.reply(connection, requestTimestamp(data), requestUser(data));
-  }
-
-  /** Only meaningful upstream (protocol §6.9); accepted and ignored here. */
-  @SubscribeMessage('rp-agent-status')
-  agentStatus(): undefined {
-    return undefined;
   }
 
   /** Refuses new connections (graceful drain); existing ones stay until closed. */
