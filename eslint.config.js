@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', '.test-build/', 'node_modules/', 'coverage/', 'scripts/*.mjs', 'eslint.config.js'] },
+  { ignores: ['dist/', '.test-build/', '.tmp/', 'node_modules/', 'coverage/', 'scripts/*.mjs', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

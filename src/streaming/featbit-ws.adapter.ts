@@ -57,10 +57,14 @@ function onSocketError(this: WebSocket, error: Error): void {
 }
 
 function onSocketMessage(this: RoutedSocket, data: RawData, isBinary: boolean): void {
+  route(this, data, isBinary);
+}
+
+function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
   if (isBinary) return;
   const message = parseInbound(textOf(data));
   if (!message) return;
-  const handler = findHandler(this[HANDLERS] ?? [], message.messageType);
+  const handler = findHandler(socket[HANDLERS] ?? [], message.messageType);
   if (!handler) return;
   let result: unknown;
   try {
@@ -69,7 +73,6 @@ function onSocketMessage(this: RoutedSocket, data: RawData, isBinary: boolean): 
     logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
     return;
   }
-  const socket = this;
   if (typeof result === 'string') {
     reply(socket, result);
     return;
