@@ -12,6 +12,9 @@ import { FileDataModule } from './sync/file-data.loader.js';
 import { UpstreamSyncModule } from './sync/upstream-sync.module.js';
 import type { UpstreamTimings } from './sync/upstream-sync.service.js';
 import { ProblemFilter } from './common/problem.filter.js';
+import { ClientModule } from './client/client.module.js';
+import { ClientEvaluationService } from './client/client-evaluation.service.js';
+import { CLIENT_SYNC } from './streaming/client-sync.js';
 
 export interface AppModuleOptions {
   /** Shorter upstream timings, for tests. */
@@ -30,7 +33,8 @@ export class AppModule {
         AgentConfigModule.forRoot(config),
         StoreModule.forRoot(config.store),
         StatusModule,
-        StreamingModule.forRoot(),
+        ClientModule,
+        StreamingModule.forRoot({ provide: CLIENT_SYNC, useExisting: ClientEvaluationService }),
         SdkModule,
         AdminModule,
         InsightsModule,

@@ -13,14 +13,3 @@ export interface ClientSync {
 }
 
 export const CLIENT_SYNC = Symbol('CLIENT_SYNC');
-
-/** Until client evaluation is wired in, client connections are accepted and get no payload. */
-export class NoClientSync implements ClientSync {
-  reply(): undefined {
-    return undefined;
-  }
-
-  push(): null {
-    return null;
-  }
-}

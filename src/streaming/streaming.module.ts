@@ -3,12 +3,12 @@ import { ConnectionRegistry } from './connection-registry.js';
 import { DataSyncService } from './data-sync.service.js';
 import { PushService } from './push.service.js';
 import { StreamingGateway } from './streaming.gateway.js';
-import { CLIENT_SYNC, NoClientSync } from './client-sync.js';
+import { CLIENT_SYNC } from './client-sync.js';
 
 @Module({})
 export class StreamingModule {
-  /** `clientSync` answers client SDKs; without one they are accepted but get no payload. */
-  static forRoot(clientSync: Provider = { provide: CLIENT_SYNC, useClass: NoClientSync }): DynamicModule {
+  /** `clientSync` provides CLIENT_SYNC: the evaluation side that answers client SDKs. */
+  static forRoot(clientSync: Provider): DynamicModule {
     return {
       module: StreamingModule,
       providers: [ConnectionRegistry, DataSyncService, PushService, StreamingGateway, clientSync],
