@@ -66,6 +66,8 @@ export interface CompiledFlag {
   segmentIds: ReadonlySet<string>;
   /** The static parts of the client payload entry (protocol §2.8). */
   entryPrefix: string;
+  /** `,"variationType":"…","variationId":` */
+  entryType: string;
   entrySuffix: string;
 }
 
@@ -105,7 +107,7 @@ function parseStringArray(text: string): string[] | null {
   try {
     const parsed: unknown = JSON.parse(text);
     if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string')) return null;
-    return parsed as string[];
+    return parsed;
   } catch {
     return null;
   }
@@ -187,6 +189,7 @@ function compileOperator(op: string | null, c: string): ((u: string) => boolean)
       }
       return null;
     }
+    case null:
     default:
       return null;
   }
@@ -322,6 +325,7 @@ export function compileFlag(raw: Json, timestamp: number): CompiledFlag | null {
     exptIncludeAllTargets: raw['exptIncludeAllTargets'] === true,
     segmentIds,
     entryPrefix: `{"id":${JSON.stringify(key)},"variation":`,
+    entryType: `,"variationType":${JSON.stringify(variationType)},"variationId":`,
     entrySuffix: `,"variationOptions":[${options}]`,
   };
 }
@@ -385,9 +389,7 @@ export function clientEntryJson(flag: CompiledFlag, result: EvalResult): string 
   return (
     flag.entryPrefix +
     (variation ? variation.valueJson : 'null') +
-    ',"variationType":' +
-    JSON.stringify(str(flag.json['variationType']) ?? 'string') +
-    ',"variationId":' +
+    flag.entryType +
     (variation ? variation.idJson : 'null') +
     ',"matchReason":' +
     result.reasonJson +
