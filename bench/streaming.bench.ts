@@ -1,19 +1,39 @@
 /**
- * Idle server-SDK WebSockets held by one agent process: RSS per connection, and the time for one
+ * Idle SDK WebSockets held by one agent process: RSS per connection, and the time for one
  * bootstrap change to reach all N sockets (p50/p99/max), beside a plain `ws` server holding the
  * same number of sockets and broadcasting the same bytes, in the same run.
- * Targets (10,000 sockets): ≤ 6 KiB RSS per socket; p99 arrival ≤ 150 ms.
- * Usage: node .test-build/bench/streaming.bench.js [--n 1000,10000]
+ * `--type server` (default): server SDKs; targets at 10,000: ≤ 6 KiB RSS per socket, p99 ≤ 150 ms.
+ * `--type client`: client SDKs, each with its own user, so every push is evaluated per user;
+ * target at 10,000: p99 ≤ 300 ms.
+ * Usage: node .test-build/bench/streaming.bench.js [--n 1000,10000] [--type server|client]
  */
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { startServerChild, percentile, type ServerChild } from './support/child.js';
-import { RELAY_PROXY_KEY, SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../test/support/sample-data.js';
+import { CLIENT_SECRET, RELAY_PROXY_KEY, SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../test/support/sample-data.js';
 import { tokenFor } from '../test/support/sdk-socket.js';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000,10000' } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '1000,10000' }, type: { type: 'string', default: 'server' } } });
 const sizes = values.n.split(',').map(Number);
+const clientMode = values.type === 'client';
+const SECRET = clientMode ? CLIENT_SECRET : SERVER_SECRET;
+
+/** The data-sync an SDK sends first: server SDKs ask for everything; client SDKs bring their user. */
+function firstSync(i: number): string {
+  if (!clientMode) return '{"messageType":"data-sync","data":{"timestamp":0}}';
+  const user = {
+    keyId: `bench-user-${i}`,
+    name: `User ${i}`,
+    customizedProperties: [
+      { name: 'country', value: ['us', 'ca', 'de', 'fr'][i % 4] },
+      { name: 'age', value: String(10 + (i % 60)) },
+      { name: 'email', value: `user${i}@${i % 3 === 0 ? 'example.com' : 'mail.org'}` },
+      { name: 'company', value: ['acme', 'hooli', 'globex'][i % 3] },
+    ],
+  };
+  return JSON.stringify({ messageType: 'data-sync', data: { timestamp: 0, user } });
+}
 
 interface Client {
   socket: WebSocket;
@@ -25,7 +45,7 @@ async function openClients(url: () => string, n: number, handshake: boolean): Pr
   const clients: Client[] = [];
   const batch = 250;
   for (let i = 0; i < n; i += batch) {
-    const opened = Array.from({ length: Math.min(batch, n - i) }, async () => {
+    const opened = Array.from({ length: Math.min(batch, n - i) }, async (_, k) => {
       const socket = new WebSocket(url(), { perMessageDeflate: false });
       const client: Client = { socket };
       await new Promise<void>((resolve, reject) => {
@@ -34,7 +54,7 @@ async function openClients(url: () => string, n: number, handshake: boolean): Pr
           if (!handshake) return resolve();
           // A real SDK asks for its data first and then idles.
           socket.once('message', () => resolve());
-          socket.send('{"messageType":"data-sync","data":{"timestamp":0}}');
+          socket.send(firstSync(i + k));
         });
       });
       socket.on('message', () => {
@@ -70,7 +90,7 @@ async function close(clients: Client[]): Promise<void> {
 
 async function runAgent(agent: ServerChild, n: number, body: string, version: number): Promise<string> {
   const before = await agent.rss();
-  const clients = await openClients(() => `ws://127.0.0.1:${agent.port}/streaming?type=server&token=${tokenFor(SERVER_SECRET)}`, n, true);
+  const clients = await openClients(() => `ws://127.0.0.1:${agent.port}/streaming?type=${values.type}&token=${tokenFor(SECRET)}`, n, true);
   const after = await agent.rss();
   for (const c of clients) delete c.arrived;
   const changed = body.replace('"isEnabled":false', '"isEnabled":true').replace(/2026-01-01T00:00:00.000Z/g, new Date(version).toISOString());
@@ -91,7 +111,11 @@ async function runAgent(agent: ServerChild, n: number, body: string, version: nu
   if (response.status !== 200) throw new Error(`bootstrap answered ${response.status}`);
   await waitAll(clients, 30_000);
   const probeMs = await probe;
-  const line = `${summary('agent', n, before, after, clients, t0)}  (HTTP during fan-out ${probeMs.toFixed(1)} ms)`;
+  const fanOut = await agent.ask<Record<string, { sockets: number; ms: number }>>({ cmd: 'fan-out' });
+  const inside = fanOut[values.type];
+  const line =
+    `${summary('agent', n, before, after, clients, t0)}  (agent-side fan-out ${inside?.ms.toFixed(1) ?? '?'} ms for ${inside?.sockets ?? '?'} sockets; ` +
+    `HTTP during fan-out ${probeMs.toFixed(1)} ms)`;
   await close(clients);
   return line;
 }
@@ -111,9 +135,11 @@ async function runBare(bare: ServerChild, n: number, payload: string): Promise<s
 async function main(): Promise<void> {
   const agent = await startServerChild('agent', SAMPLE_DATA_FILE);
   const bare = await startServerChild('bare-ws');
-  const payload = await (await fetch(`http://127.0.0.1:${agent.port}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET } })).text();
+  const payload = clientMode
+    ? await (await fetch(`http://127.0.0.1:${agent.port}/api/public/sdk/client/latest-all`, { method: 'POST', headers: { authorization: CLIENT_SECRET, 'content-type': 'application/json' }, body: JSON.stringify({ keyId: 'bench-user-1', name: 'x' }) })).text()
+    : await (await fetch(`http://127.0.0.1:${agent.port}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET } })).text();
   const body = JSON.stringify(sampleBootstrap());
-  console.log(`streaming: full payload ${(payload.length / 1024).toFixed(1)} KiB per socket`);
+  console.log(`streaming (${values.type} SDKs): full payload ${(payload.length / 1024).toFixed(1)} KiB per socket${clientMode ? ', evaluated per user' : ''}`);
   let version = Date.parse('2026-06-01T00:00:00Z');
   for (const n of sizes) {
     console.log(await runBare(bare, n, payload));

@@ -9,13 +9,15 @@ export interface ServerChild {
   /** RSS and JS memory (heap used + external) after a GC, in bytes. */
   rss(): Promise<{ rss: number; heap: number }>;
   send(message: unknown): void;
+  /** Ask the child and wait for its one-message answer. */
+  ask<T>(message: unknown): Promise<T>;
   stop(): Promise<void>;
 }
 
 /** Forks bench/support/server-process.js and waits for its port. */
 export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', file = ''): Promise<ServerChild> {
   const child: ChildProcess = fork(join(here, 'server-process.js'), [kind, file], {
-    execArgv: ['--expose-gc', '--max-old-space-size=4096'],
+    execArgv: ['--expose-gc', '--max-old-space-size=4096', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=.tmp'] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const first = await new Promise<{ port: number }>((resolve, reject) => {
@@ -30,10 +32,15 @@ export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', 
         child.send({ cmd: 'rss' });
       }),
     send: (message) => child.send(message as never),
+    ask: <T>(message: unknown) =>
+      new Promise<T>((resolve) => {
+        child.once('message', (m) => resolve(m as T));
+        child.send(message as never);
+      }),
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
-        child.kill('SIGKILL');
+        child.kill(process.env['BENCH_CPU_PROF'] ? 'SIGINT' : 'SIGKILL');
       }),
   };
 }

@@ -11,8 +11,9 @@ import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createApp } from '../../src/app.factory.js';
 import { offlineConfig } from '../../test/support/agent-app.js';
+import { PushService } from '../../src/streaming/push.service.js';
 
-type Command = { cmd: 'rss' } | { cmd: 'broadcast'; data: string } | { cmd: 'exit' };
+type Command = { cmd: 'rss' } | { cmd: 'broadcast'; data: string } | { cmd: 'fan-out' } | { cmd: 'exit' };
 
 function rss(): { rss: number; heap: number } {
   (globalThis as { gc?: () => void }).gc?.();
@@ -24,8 +25,10 @@ async function main(): Promise<void> {
   const [kind, file] = process.argv.slice(2);
   let port = 0;
   let sockets: Set<WebSocket> | undefined;
+  let pushes: PushService | undefined;
   if (kind === 'agent') {
     const app = await createApp(offlineConfig({ dataFile: file }), { logger: false });
+    pushes = app.get(PushService);
     await app.listen(0, '127.0.0.1');
     port = (app.getHttpServer().address() as { port: number }).port;
   } else if (kind === 'bare-http') {
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
   }
   process.on('message', (message: Command) => {
     if (message.cmd === 'rss') process.send?.(rss());
+    else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
     else if (message.cmd === 'broadcast') {
       const frame = Buffer.from(message.data);
       for (const socket of sockets ?? []) socket.send(frame, { binary: false });

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import type { DataChange, EnvChange } from '../store/memory-data.js';
@@ -6,6 +7,14 @@ import { CLIENT_SYNC, type ClientSync } from './client-sync.js';
 import { fanOut } from './fan-out.js';
 import { serverChangeMessage, serverFullBytes } from './server-payload.js';
 
+export interface FanOutRecord {
+  envId: string;
+  type: 'server' | 'client';
+  sockets: number;
+  /** From the change being stored to the last frame handed to its socket. */
+  ms: number;
+}
+
 /** Pushes stored changes to the SDKs of the changed environments (protocol §2.9). */
 @Injectable()
 export class PushService implements OnModuleInit, OnModuleDestroy {
@@ -13,6 +22,9 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
   private unsubscribe?: () => void;
   /** Pushes run one after another so SDKs see changes in the order they were stored. */
   private queue: Promise<void> = Promise.resolve();
+  private readonly fanOutListeners: ((record: FanOutRecord) => void)[] = [];
+  /** The most recent fan-out of each SDK type, for status and benchmarks. */
+  readonly lastFanOut: Partial<Record<'server' | 'client', FanOutRecord>> = {};
 
   constructor(
     @Inject(FLAG_STORE) private readonly store: FlagStore,
@@ -22,7 +34,8 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.unsubscribe = this.store.onChange((change) => {
-      this.queue = this.queue.then(() => this.push(change)).catch((error: unknown) => {
+      const storedAt = performance.now();
+      this.queue = this.queue.then(() => this.push(change, storedAt)).catch((error: unknown) => {
         this.logger.error({ msg: 'push failed', err: String(error) });
       });
     });
@@ -37,11 +50,22 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
     return this.queue;
   }
 
-  private async push(change: DataChange): Promise<void> {
-    for (const env of change.envs) await this.pushEnv(env);
+  /** Called after each fan-out with its size and duration (metrics). */
+  onFanOut(listener: (record: FanOutRecord) => void): void {
+    this.fanOutListeners.push(listener);
   }
 
-  private async pushEnv(change: EnvChange): Promise<void> {
+  private async push(change: DataChange, storedAt: number): Promise<void> {
+    for (const env of change.envs) await this.pushEnv(env, storedAt);
+  }
+
+  private record(envId: string, type: 'server' | 'client', sockets: number, storedAt: number): void {
+    const record: FanOutRecord = { envId, type, sockets, ms: performance.now() - storedAt };
+    this.lastFanOut[type] = record;
+    for (const listener of this.fanOutListeners) listener(record);
+  }
+
+  private async pushEnv(change: EnvChange, storedAt: number): Promise<void> {
     const onError = (connection: { id: number }, error: unknown): void =>
       this.logger.warn({ msg: 'push to connection failed', connectionId: connection.id, err: String(error) });
     const servers = this.connections.of(change.envId, 'server');
@@ -49,9 +73,12 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
       const frame = change.full
         ? serverFullBytes(this.store.data.env(change.envId))
         : Buffer.from(serverChangeMessage(change.flags, change.segments));
-      await fanOut(servers, () => frame, onError);
+      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError), storedAt);
     }
     const clients = this.connections.of(change.envId, 'client');
-    if (clients.size > 0) await fanOut(clients, (connection) => this.clients.push(connection, change), onError);
+    if (clients.size > 0) {
+      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError);
+      this.record(change.envId, 'client', sent, storedAt);
+    }
   }
 }
