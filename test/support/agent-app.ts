@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { AgentConfig, OfflineModeConfig } from '../../src/config/agent-config.js';
-import { createApp } from '../../src/app.factory.js';
+import type { AgentConfig, AgentModeConfig, OfflineModeConfig } from '../../src/config/agent-config.js';
+import { createApp, type CreateAppOptions } from '../../src/app.factory.js';
 import { FLAG_STORE, type FlagStore } from '../../src/store/flag-store.js';
 import { PushService } from '../../src/streaming/push.service.js';
 import { RELAY_PROXY_KEY, SAMPLE_DATA_FILE } from './sample-data.js';
@@ -33,9 +33,38 @@ export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): Offli
   };
 }
 
+/** Agent mode against a (fake) FeatBit evaluation server, with test-sized timings. */
+export function agentConfig(streamingUrl: string, overrides: Partial<AgentModeConfig> = {}): AgentModeConfig {
+  return {
+    mode: 'agent',
+    port: 0,
+    host: '127.0.0.1',
+    apiKey: RELAY_PROXY_KEY,
+    agentId: 'test-agent',
+    insightsMode: 'off',
+    tokenExpirySeconds: 30,
+    store: { type: 'memory' },
+    logLevel: 'error',
+    streamingUri: new URL(streamingUrl),
+    ...overrides,
+  };
+}
+
+/** Upstream timings short enough for tests (reconnects in tens of ms). */
+export const FAST_UPSTREAM = {
+  pingMs: 200,
+  deadAfterMs: 1500,
+  statusMs: 500,
+  connectTimeoutMs: 2000,
+  registerTimeoutMs: 2000,
+  backoffBaseMs: 50,
+  backoffCapMs: 300,
+  slowRetryMs: 1000,
+};
+
 /** Starts the whole app on a free port. */
-export async function startAgent(config: AgentConfig = offlineConfig()): Promise<RunningAgent> {
-  const app = await createApp(config, { logger: false });
+export async function startAgent(config: AgentConfig = offlineConfig(), options: CreateAppOptions = {}): Promise<RunningAgent> {
+  const app = await createApp(config, { logger: false, upstreamTimings: FAST_UPSTREAM, ...options });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('agent has no TCP address');
