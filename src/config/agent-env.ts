@@ -64,6 +64,10 @@ export class AgentEnv {
   @Min(1, { message: 'TOKEN_EXPIRY_SECONDS must be at least 1' })
   tokenExpirySeconds = 30;
 
+  @IsInt({ message: 'LEADER_LEASE_SECONDS must be an integer' })
+  @Min(1, { message: 'LEADER_LEASE_SECONDS must be at least 1' })
+  leaderLeaseSeconds = 10;
+
   @IsIn(['debug', 'info', 'warn', 'error'], { message: 'LOG_LEVEL must be one of debug, info, warn, error' })
   logLevel: 'debug' | 'info' | 'warn' | 'error' = 'info';
 }

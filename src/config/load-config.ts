@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { validateSync } from 'class-validator';
 import { AgentEnv, type InsightsMode } from './agent-env.js';
 import type { AgentConfig } from './agent-config.js';
@@ -24,6 +24,7 @@ const NAMES: Record<string, string[]> = {
   insightsMode: ['INSIGHTS_MODE'],
   tokenExpirySeconds: ['TOKEN_EXPIRY_SECONDS', 'STREAMING__TOKENEXPIRYSECONDS'],
   logLevel: ['LOG_LEVEL'],
+  leaderLeaseSeconds: ['LEADER_LEASE_SECONDS'],
 };
 
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
@@ -98,16 +99,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   raw.insightsMode = get('insightsMode')?.toLowerCase() as InsightsMode | undefined;
   raw.tokenExpirySeconds = toInt(get('tokenExpirySeconds'), raw.tokenExpirySeconds, problems, 'TOKEN_EXPIRY_SECONDS');
   raw.logLevel = (get('logLevel')?.toLowerCase() ?? raw.logLevel) as AgentEnv['logLevel'];
+  raw.leaderLeaseSeconds = toInt(get('leaderLeaseSeconds'), raw.leaderLeaseSeconds, problems, 'LEADER_LEASE_SECONDS');
 
   for (const error of validateSync(raw)) problems.push(...Object.values(error.constraints ?? {}));
-  if (raw.store !== 'memory') problems.push(`STORE=${raw.store} is not available in this version yet; use STORE=memory`);
   if (raw.insightsMode === 'forward' && raw.eventUri === undefined) problems.push('INSIGHTS_MODE=forward needs EVENT_URI');
   if (raw.mode === 'agent' && raw.dataFile !== undefined) problems.push('DATA_FILE is for offline mode only');
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
+  const agentId = raw.agentId ?? defaultAgentId();
   const store: StoreOptions =
     raw.store === 'redis'
-      ? { type: 'redis', url: raw.redisUrl ?? '', keyPrefix: raw.redisKeyPrefix }
+      ? { type: 'redis', url: raw.redisUrl ?? '', keyPrefix: raw.redisKeyPrefix, podId: `${agentId}:${randomUUID().slice(0, 8)}`, leaseMs: raw.leaderLeaseSeconds * 1000 }
       : raw.store === 'sqlite'
         ? { type: 'sqlite', path: raw.sqlitePath }
         : { type: 'memory' };
@@ -118,7 +120,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const common = {
     port: raw.port,
     host: raw.host,
-    agentId: raw.agentId ?? defaultAgentId(),
+    agentId,
     eventUri,
     insightsMode,
     tokenExpirySeconds: raw.tokenExpirySeconds,

@@ -17,6 +17,8 @@ export interface AgentStatus {
   upstreamProblem?: string;
   /** Agent mode: `pending`, `registered`, `unauthorized` or `licence-quota`. */
   registration?: string;
+  /** Agent mode: `leader` (syncs with FeatBit), `follower` (reads the shared store) or `standalone`. */
+  role?: string;
   dataAgeSeconds: number | null;
   storeHealthy: boolean;
 }
@@ -44,7 +46,7 @@ export class AgentStatusService {
       type: storeHealthy && data.isPopulated ? 'healthy' : 'unhealthy',
       lastSyncAt: this.sync.lastDataAt?.toISOString() ?? null,
       ...(this.sync.problem ? { upstreamProblem: this.sync.problem } : {}),
-      ...(this.config.mode === 'agent' ? { registration: this.sync.registration } : {}),
+      ...(this.config.mode === 'agent' ? { registration: this.sync.registration, role: this.sync.role } : {}),
       dataAgeSeconds: this.sync.dataAgeSeconds(),
       storeHealthy,
     };

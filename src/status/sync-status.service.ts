@@ -19,6 +19,8 @@ export class SyncStatusService {
   lastDataAt: Date | null = null;
   problem: UpstreamProblem = null;
   registration: RegistrationState = 'not-needed';
+  /** Agent mode with a shared store: whether this process syncs upstream or follows the one that does. */
+  role: 'leader' | 'follower' | 'standalone' = 'standalone';
 
   dataReceived(at = new Date(), fromUpstream = false): void {
     this.lastDataAt = at;

@@ -1,5 +1,6 @@
 import type { DataSet, StoreItem } from './data-set.js';
 import type { DataChange, MemoryData } from './memory-data.js';
+import type { Leadership } from './leadership.js';
 
 /**
  * The flag and segment data this agent serves. One instance per process.
@@ -15,6 +16,8 @@ export interface FlagStore {
   applyPatch(items: StoreItem[]): Promise<DataChange>;
   /** Called after every change, local or (for shared stores) made by another agent process. */
   onChange(listener: (change: DataChange) => void): () => void;
+  /** Whether this process syncs upstream (shared stores elect one leader per cluster). */
+  readonly leadership: Leadership;
   /** Throws a StoreUnavailableError when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -25,4 +28,4 @@ export const FLAG_STORE = Symbol('FLAG_STORE');
 export type StoreOptions =
   | { type: 'memory' }
   | { type: 'sqlite'; path: string }
-  | { type: 'redis'; url: string; keyPrefix: string };
+  | { type: 'redis'; url: string; keyPrefix: string; podId: string; leaseMs: number };

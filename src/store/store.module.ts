@@ -1,15 +1,17 @@
 import { Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { FLAG_STORE, type FlagStore, type StoreOptions } from './flag-store.js';
 import { MemoryFlagStore } from './memory/memory-flag-store.js';
-import { ConfigError } from '../config/config.errors.js';
+import { SqliteFlagStore } from './sqlite/sqlite-flag-store.js';
+import { RedisFlagStore } from './redis/redis-flag-store.js';
 
 export function createFlagStore(options: StoreOptions): Promise<FlagStore> {
   switch (options.type) {
     case 'memory':
       return Promise.resolve(new MemoryFlagStore());
     case 'sqlite':
+      return SqliteFlagStore.open(options);
     case 'redis':
-      return Promise.reject(new ConfigError([`STORE=${options.type} is not available in this build yet; use STORE=memory`]));
+      return RedisFlagStore.connect(options);
   }
 }
 

@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentModeConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { SOLE_LEADER } from '../store/leadership.js';
 import { SyncStatusService } from '../status/sync-status.service.js';
 import { AgentStatusService } from '../status/agent-status.service.js';
 import { fullJitterDelay, sleep } from '../common/backoff.js';
@@ -61,7 +62,9 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
   private readonly stopping = new AbortController();
   private socket?: WebSocket;
   private registeredId?: string;
-  private loops: Promise<void>[] = [];
+  /** The current leadership term's work; absent while following. */
+  private run?: { abort: AbortController; loops: Promise<void>[] };
+  private unsubscribe: (() => void)[] = [];
 
   constructor(
     @Inject(AGENT_CONFIG) private readonly config: AgentModeConfig,
@@ -73,31 +76,68 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
 
   onApplicationBootstrap(): void {
     this.status.state = 'Starting';
-    this.status.registration = 'pending';
-    this.loops = [this.registerLoop(), this.connectLoop()];
+    const leadership = this.store.leadership;
+    this.unsubscribe.push(
+      leadership.onChange((leader) => (leader ? this.lead() : void this.follow())),
+      // Followers receive FeatBit's data through the shared store.
+      this.store.onChange(() => {
+        if (!this.run) this.status.dataReceived(new Date(), true);
+      }),
+    );
+    if (leadership.isLeader) this.lead();
+    else void this.follow();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping.abort();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    await this.stopRun();
     this.status.state = 'Stopped';
-    this.socket?.close(CloseCode.Normal, 'agent shutting down');
+  }
+
+  /** This process talks to FeatBit: register and keep the relay-proxy connection. */
+  private lead(): void {
+    if (this.run || this.stopping.signal.aborted) return;
+    this.status.role = this.store.leadership === SOLE_LEADER ? 'standalone' : 'leader';
+    this.status.registration = 'pending';
+    const abort = new AbortController();
+    this.stopping.signal.addEventListener('abort', () => abort.abort(), { once: true });
+    this.run = { abort, loops: [] };
+    this.run.loops = [this.registerLoop(abort.signal), this.connectLoop(abort.signal)];
+  }
+
+  /** Another process leads; this one serves what reaches it through the shared store. */
+  private async follow(): Promise<void> {
+    await this.stopRun();
+    this.status.role = 'follower';
+    this.status.registration = 'not-needed';
+    this.status.problem = null;
+    this.status.state = this.store.data.isPopulated ? 'Stable' : 'Starting';
+  }
+
+  private async stopRun(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    this.run = undefined;
+    run.abort.abort();
+    this.socket?.close(CloseCode.Normal, 'agent stepping down');
     this.socket?.terminate();
-    await Promise.allSettled(this.loops);
+    await Promise.allSettled(run.loops);
   }
 
   // ---- registration (protocol §6.3) ----
 
-  private async registerLoop(): Promise<void> {
+  private async registerLoop(signal: AbortSignal): Promise<void> {
     const url = `${httpBaseOf(this.config.streamingUri)}/api/public/agent/register`;
     let attempt = 0;
-    while (!this.stopping.signal.aborted) {
+    while (!signal.aborted) {
       let delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
       try {
         const response = await fetch(url, {
           method: 'POST',
           headers: { authorization: this.config.apiKey, 'content-type': 'application/json; charset=utf-8' },
           body: JSON.stringify(this.config.agentId),
-          signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.timings.registerTimeoutMs)]),
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.timings.registerTimeoutMs)]),
         });
         const text = (await response.text()).trim();
         if (response.ok) {
@@ -121,20 +161,20 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
           this.logger.warn({ msg: 'registration failed, will retry', status: response.status, retryInMs: delay });
         }
       } catch (error) {
-        if (this.stopping.signal.aborted) return;
+        if (signal.aborted) return;
         this.logger.warn({ msg: 'registration failed, will retry', err: String(error), retryInMs: delay });
       }
-      await sleep(delay, this.stopping.signal);
+      await sleep(delay, signal);
     }
   }
 
   // ---- relay-proxy connection (protocol §6.4–§6.8) ----
 
-  private async connectLoop(): Promise<void> {
+  private async connectLoop(signal: AbortSignal): Promise<void> {
     let attempt = 0;
-    while (!this.stopping.signal.aborted) {
+    while (!signal.aborted) {
       const outcome = await this.connectOnce();
-      if (this.stopping.signal.aborted) return;
+      if (signal.aborted) return;
       if (outcome.code === CloseCode.InvalidRequest) {
         this.status.state = 'Stopped';
         this.status.problem = 'unauthorized';
@@ -146,7 +186,7 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
       this.status.problem = 'unreachable';
       const delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
       this.logger.warn({ msg: 'upstream connection closed, reconnecting', code: outcome.code, reason: outcome.reason, retryInMs: delay });
-      await sleep(delay, this.stopping.signal);
+      await sleep(delay, signal);
     }
   }
 
