@@ -79,6 +79,11 @@ export class FakeFeatBitServer extends EventEmitter {
     return fake;
   }
 
+  /** Relay-proxy sockets open right now. */
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
   get httpUrl(): string {
     return `http://127.0.0.1:${this.port}`;
   }
