@@ -11,6 +11,7 @@ import { InsightsModule } from './insights/insights.module.js';
 import { FileDataModule } from './sync/file-data.loader.js';
 import { UpstreamSyncModule } from './sync/upstream-sync.module.js';
 import type { UpstreamTimings } from './sync/upstream-sync.service.js';
+import type { ForwarderTimings } from './insights/insight-forwarder.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { ClientModule } from './client/client.module.js';
 import { ClientEvaluationService } from './client/client-evaluation.service.js';
@@ -19,6 +20,8 @@ import { CLIENT_SYNC } from './streaming/client-sync.js';
 export interface AppModuleOptions {
   /** Shorter upstream timings, for tests. */
   upstreamTimings?: Partial<UpstreamTimings>;
+  /** Shorter insight forwarding timings, for tests. */
+  insightTimings?: Partial<ForwarderTimings>;
 }
 
 @Module({})
@@ -37,7 +40,7 @@ export class AppModule {
         StreamingModule.forRoot({ provide: CLIENT_SYNC, useExisting: ClientEvaluationService }),
         SdkModule,
         AdminModule,
-        InsightsModule,
+        InsightsModule.forRoot(options.insightTimings),
         ...byMode,
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemFilter }],

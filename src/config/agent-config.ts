@@ -1,7 +1,21 @@
 import type { AgentMode, InsightsMode } from './agent-env.js';
 import type { StoreOptions } from '../store/flag-store.js';
 
+export interface InsightsOptions {
+  mode: InsightsMode;
+  /** Bound of the queue; the oldest are dropped beyond it. */
+  maxQueue: number;
+  /** anonymize: HMAC key for user keys. */
+  hashKey?: string;
+  /** anonymize: custom properties that may leave the agent. */
+  keepProperties: string[];
+  /** local with the memory store: where NDJSON files are kept. */
+  dir: string;
+  retentionDays: number;
+}
+
 interface CommonConfig {
+  insights: InsightsOptions;
   mode: AgentMode;
   port: number;
   host: string;

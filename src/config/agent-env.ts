@@ -64,6 +64,24 @@ export class AgentEnv {
   @Min(1, { message: 'TOKEN_EXPIRY_SECONDS must be at least 1' })
   tokenExpirySeconds = 30;
 
+  @IsInt({ message: 'INSIGHTS_MAX_QUEUE must be an integer' })
+  @Min(1, { message: 'INSIGHTS_MAX_QUEUE must be at least 1' })
+  insightsMaxQueue = 100_000;
+
+  @ValidateIf((e: AgentEnv) => e.insightsMode === 'anonymize')
+  @IsNotEmpty({ message: 'INSIGHTS_HASH_KEY is required with INSIGHTS_MODE=anonymize' })
+  insightsHashKey?: string;
+
+  @IsString()
+  insightsKeepProperties = '';
+
+  @IsNotEmpty({ message: 'INSIGHTS_DIR must not be blank' })
+  insightsDir = './insights';
+
+  @IsInt({ message: 'INSIGHTS_RETENTION_DAYS must be an integer' })
+  @Min(1, { message: 'INSIGHTS_RETENTION_DAYS must be at least 1' })
+  insightsRetentionDays = 30;
+
   @IsInt({ message: 'LEADER_LEASE_SECONDS must be an integer' })
   @Min(1, { message: 'LEADER_LEASE_SECONDS must be at least 1' })
   leaderLeaseSeconds = 10;

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { createHash, randomUUID } from 'node:crypto';
 import { validateSync } from 'class-validator';
 import { AgentEnv, type InsightsMode } from './agent-env.js';
-import type { AgentConfig } from './agent-config.js';
+import type { AgentConfig, InsightsOptions } from './agent-config.js';
 import { ConfigError } from './config.errors.js';
 import type { StoreOptions } from '../store/flag-store.js';
 
@@ -25,6 +25,11 @@ const NAMES: Record<string, string[]> = {
   tokenExpirySeconds: ['TOKEN_EXPIRY_SECONDS', 'STREAMING__TOKENEXPIRYSECONDS'],
   logLevel: ['LOG_LEVEL'],
   leaderLeaseSeconds: ['LEADER_LEASE_SECONDS'],
+  insightsMaxQueue: ['INSIGHTS_MAX_QUEUE'],
+  insightsHashKey: ['INSIGHTS_HASH_KEY'],
+  insightsKeepProperties: ['INSIGHTS_KEEP_PROPERTIES'],
+  insightsDir: ['INSIGHTS_DIR'],
+  insightsRetentionDays: ['INSIGHTS_RETENTION_DAYS'],
 };
 
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
@@ -100,9 +105,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   raw.tokenExpirySeconds = toInt(get('tokenExpirySeconds'), raw.tokenExpirySeconds, problems, 'TOKEN_EXPIRY_SECONDS');
   raw.logLevel = (get('logLevel')?.toLowerCase() ?? raw.logLevel) as AgentEnv['logLevel'];
   raw.leaderLeaseSeconds = toInt(get('leaderLeaseSeconds'), raw.leaderLeaseSeconds, problems, 'LEADER_LEASE_SECONDS');
+  raw.insightsMaxQueue = toInt(get('insightsMaxQueue'), raw.insightsMaxQueue, problems, 'INSIGHTS_MAX_QUEUE');
+  raw.insightsHashKey = get('insightsHashKey');
+  raw.insightsKeepProperties = get('insightsKeepProperties') ?? raw.insightsKeepProperties;
+  raw.insightsDir = get('insightsDir') ?? raw.insightsDir;
+  raw.insightsRetentionDays = toInt(get('insightsRetentionDays'), raw.insightsRetentionDays, problems, 'INSIGHTS_RETENTION_DAYS');
 
   for (const error of validateSync(raw)) problems.push(...Object.values(error.constraints ?? {}));
-  if (raw.insightsMode === 'forward' && raw.eventUri === undefined) problems.push('INSIGHTS_MODE=forward needs EVENT_URI');
+  if ((raw.insightsMode === 'forward' || raw.insightsMode === 'anonymize') && raw.eventUri === undefined) {
+    problems.push(`INSIGHTS_MODE=${raw.insightsMode} needs EVENT_URI`);
+  }
   if (raw.mode === 'agent' && raw.dataFile !== undefined) problems.push('DATA_FILE is for offline mode only');
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
@@ -117,7 +129,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // C# agent: ForwardEvents defaults to true and then needs EventUri. Ours: forward when EVENT_URI is set.
   const insightsMode: InsightsMode =
     raw.insightsMode ?? (raw.forwardEvents === false ? 'off' : eventUri !== undefined ? 'forward' : 'off');
+  const insights: InsightsOptions = {
+    mode: insightsMode,
+    maxQueue: raw.insightsMaxQueue,
+    hashKey: raw.insightsHashKey,
+    keepProperties: raw.insightsKeepProperties.split(',').map((p) => p.trim()).filter((p) => p !== ''),
+    dir: raw.insightsDir,
+    retentionDays: raw.insightsRetentionDays,
+  };
   const common = {
+    insights,
     port: raw.port,
     host: raw.host,
     agentId,

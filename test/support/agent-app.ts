@@ -25,6 +25,7 @@ export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): Offli
     apiKey: RELAY_PROXY_KEY,
     agentId: 'test-agent',
     insightsMode: 'off',
+    insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30 },
     tokenExpirySeconds: 30,
     store: { type: 'memory' },
     logLevel: 'error',
@@ -42,6 +43,7 @@ export function agentConfig(streamingUrl: string, overrides: Partial<AgentModeCo
     apiKey: RELAY_PROXY_KEY,
     agentId: 'test-agent',
     insightsMode: 'off',
+    insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30 },
     tokenExpirySeconds: 30,
     store: { type: 'memory' },
     logLevel: 'error',
@@ -62,9 +64,12 @@ export const FAST_UPSTREAM = {
   slowRetryMs: 1000,
 };
 
+/** Insight forwarding timings short enough for tests. */
+export const FAST_INSIGHTS = { idleMs: 50, timeoutMs: 2000, backoffBaseMs: 50, backoffCapMs: 300, batchSize: 500 };
+
 /** Starts the whole app on a free port. */
 export async function startAgent(config: AgentConfig = offlineConfig(), options: CreateAppOptions = {}): Promise<RunningAgent> {
-  const app = await createApp(config, { logger: false, upstreamTimings: FAST_UPSTREAM, ...options });
+  const app = await createApp(config, { logger: false, upstreamTimings: FAST_UPSTREAM, insightTimings: FAST_INSIGHTS, ...options });
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   if (address === null || typeof address === 'string') throw new Error('agent has no TCP address');

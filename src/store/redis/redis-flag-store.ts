@@ -92,13 +92,18 @@ export class RedisFlagStore implements FlagStore {
   private constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
-    private readonly prefix: string,
-    private readonly podId: string,
+    readonly prefix: string,
+    readonly podId: string,
     leaseMs: number,
   ) {
     this.channel = `${prefix}changes`;
     this.currentKey = `${prefix}current`;
     this.leadership = new RedisLeaseLeadership(redis, `${prefix}leader`, podId, leaseMs);
+  }
+
+  /** The command connection, shared with the insights stream. */
+  get client(): Redis {
+    return this.redis;
   }
 
   static async connect(options: { url: string; keyPrefix: string; podId: string; leaseMs: number }): Promise<RedisFlagStore> {

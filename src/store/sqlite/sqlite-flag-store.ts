@@ -28,6 +28,11 @@ export class SqliteFlagStore implements FlagStore {
 
   private constructor(private readonly db: DataSource) {}
 
+  /** The open database, shared with the insights queue and local insights (same file). */
+  get dataSource(): DataSource {
+    return this.db;
+  }
+
   static async open(options: { path: string }): Promise<SqliteFlagStore> {
     const path = resolve(options.path);
     mkdirSync(dirname(path), { recursive: true });

@@ -76,4 +76,22 @@ export class CreateStoreSchema1700000000001 implements MigrationInterface {
   }
 }
 
-export const SQLITE_MIGRATIONS = [CreateStoreSchema1700000000001];
+/** Schema version 2: the insight queue (forwarding) and kept-local insights. */
+export class CreateInsightTables1700000000002 implements MigrationInterface {
+  name = 'CreateInsightTables1700000000002';
+
+  async up(runner: QueryRunner): Promise<void> {
+    await runner.query('CREATE TABLE "insight_queue" ("id" integer PRIMARY KEY AUTOINCREMENT NOT NULL, "secret" text NOT NULL, "body" text NOT NULL)');
+    await runner.query(
+      'CREATE TABLE "insight_local" ("id" integer PRIMARY KEY AUTOINCREMENT NOT NULL, "env_id" text NOT NULL, "received_at" integer NOT NULL, "body" text NOT NULL)',
+    );
+    await runner.query('CREATE INDEX "insight_local_received_at" ON "insight_local" ("received_at")');
+  }
+
+  async down(runner: QueryRunner): Promise<void> {
+    await runner.query('DROP TABLE "insight_local"');
+    await runner.query('DROP TABLE "insight_queue"');
+  }
+}
+
+export const SQLITE_MIGRATIONS = [CreateStoreSchema1700000000001, CreateInsightTables1700000000002];

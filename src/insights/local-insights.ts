@@ -1,0 +1,116 @@
+import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DataSource } from 'typeorm';
+
+/** One kept insight as exported: when it arrived, for which environment, and the insight itself. */
+export interface LocalInsight {
+  receivedAt: string;
+  envId: string;
+  insight: Record<string, unknown>;
+}
+
+/** INSIGHTS_MODE=local: insights stay on the operator's infrastructure, for a retention period. */
+export interface LocalInsightStore {
+  store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void>;
+  /** Kept insights with from ≤ receivedAt < to, oldest first. */
+  export(from: Date, to: Date): AsyncIterable<LocalInsight>;
+  /** Deletes what arrived before `before`; returns how many (or files) went. */
+  purge(before: Date): Promise<number>;
+}
+
+/** In the agent's SQLite file (STORE=sqlite). */
+export class SqliteLocalInsights implements LocalInsightStore {
+  constructor(private readonly db: DataSource) {}
+
+  async store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void> {
+    for (let i = 0; i < insights.length; i += 300) {
+      const chunk = insights.slice(i, i + 300);
+      await this.db.query(
+        `INSERT INTO insight_local (env_id, received_at, body) VALUES ${chunk.map(() => '(?, ?, ?)').join(',')}`,
+        chunk.flatMap((insight) => [envId, receivedAt.getTime(), JSON.stringify(insight)]),
+      );
+    }
+  }
+
+  async *export(from: Date, to: Date): AsyncIterable<LocalInsight> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.db.query<{ id: number; env_id: string; received_at: number; body: string }[]>(
+        'SELECT id, env_id, received_at, body FROM insight_local WHERE received_at >= ? AND received_at < ? AND id > ? ORDER BY id LIMIT 1000',
+        [from.getTime(), to.getTime(), after],
+      );
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        yield { receivedAt: new Date(row.received_at).toISOString(), envId: row.env_id, insight: JSON.parse(row.body) as Record<string, unknown> };
+      }
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+
+  async purge(before: Date): Promise<number> {
+    const [{ count }] = await this.db.query<[{ count: number }]>('SELECT COUNT(*) AS count FROM insight_local WHERE received_at < ?', [before.getTime()]);
+    await this.db.query('DELETE FROM insight_local WHERE received_at < ?', [before.getTime()]);
+    return count;
+  }
+}
+
+/** NDJSON files, one per UTC day, under INSIGHTS_DIR (memory and Redis stores). */
+export class FileLocalInsights implements LocalInsightStore {
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly dir: string) {}
+
+  private fileOf(day: string): string {
+    return join(this.dir, `insights-${day}.ndjson`);
+  }
+
+  store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void> {
+    const at = receivedAt.toISOString();
+    const lines = insights.map((insight) => JSON.stringify({ receivedAt: at, envId, insight })).join('\n') + '\n';
+    this.writing = this.writing
+      .then(async () => {
+        await mkdir(this.dir, { recursive: true });
+        await appendFile(this.fileOf(at.slice(0, 10)), lines);
+      })
+      .catch(() => undefined);
+    return this.writing;
+  }
+
+  private async days(): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names
+      .map((n) => /^insights-(\d{4}-\d{2}-\d{2})\.ndjson$/.exec(n)?.[1])
+      .filter((d): d is string => d !== undefined)
+      .sort();
+  }
+
+  async *export(from: Date, to: Date): AsyncIterable<LocalInsight> {
+    await this.writing;
+    const first = from.toISOString().slice(0, 10);
+    const last = to.toISOString().slice(0, 10);
+    for (const day of await this.days()) {
+      if (day < first || day > last) continue;
+      const text = await readFile(this.fileOf(day), 'utf8');
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        const entry = JSON.parse(line) as LocalInsight;
+        const at = Date.parse(entry.receivedAt);
+        if (at >= from.getTime() && at < to.getTime()) yield entry;
+      }
+    }
+  }
+
+  async purge(before: Date): Promise<number> {
+    await this.writing;
+    let removed = 0;
+    const cutoff = before.toISOString().slice(0, 10);
+    for (const day of await this.days()) {
+      // A file holds one whole UTC day: it goes once that day is entirely before the cutoff.
+      if (day < cutoff) {
+        await rm(this.fileOf(day), { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}

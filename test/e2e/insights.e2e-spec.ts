@@ -1,0 +1,196 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FbClientBuilder, UserBuilder } from '@featbit/node-server-sdk';
+import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
+import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
+import { AgentProcess } from '../support/agent-process.js';
+import { SdkSocket } from '../support/sdk-socket.js';
+import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
+import type { InsightsOptions } from '../../src/config/agent-config.js';
+import { InsightsService } from '../../src/insights/insights.service.js';
+import { pseudonym } from '../../src/insights/anonymizer.js';
+
+type Insight = { user?: { keyId: string; name?: string; customizedProperties?: { name: string; value: string }[] }; variations?: unknown[]; metrics?: unknown[] };
+
+function insightsOf(fake: FakeFeatBitServer): Insight[] {
+  return fake.insights.flatMap((r) => r.body as Insight[]);
+}
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function insightsConfig(fake: FakeFeatBitServer | undefined, insights: Partial<InsightsOptions>) {
+  const mode = insights.mode ?? 'forward';
+  return offlineConfig({
+    eventUri: fake ? new URL(fake.httpUrl) : undefined,
+    insightsMode: mode,
+    insights: { mode, maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30, ...insights },
+  });
+}
+
+function post(agent: RunningAgent, body: unknown, secret = SERVER_SECRET): Promise<Response> {
+  return fetch(`${agent.httpUrl}/api/public/insight/track`, { method: 'POST', headers: { authorization: secret, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+const event = (i: number): Insight => ({
+  user: { keyId: `user-${i}`, name: `Name ${i}`, customizedProperties: [{ name: 'country', value: 'us' }, { name: 'email', value: `user${i}@example.com` }] },
+  variations: [{ featureFlagKey: 'dark-mode', sendToExperiment: false, timestamp: Date.now(), variation: { id: 'v', value: 'false' } }],
+});
+
+describe(InsightsService.name, () => {
+  let fake: FakeFeatBitServer;
+  before(async () => {
+    fake = await FakeFeatBitServer.start();
+  });
+  after(async () => {
+    await fake.stop();
+  });
+
+  it('forwards evaluations and track() events of the real node SDK with the right Authorization', async () => {
+    fake.insights.length = 0;
+    const agent = await startAgent(insightsConfig(fake, { mode: 'forward' }));
+    try {
+      const client = new FbClientBuilder().sdkKey(SERVER_SECRET).streamingUri(agent.wsUrl).eventsUri(agent.httpUrl).logLevel('none').build();
+      await client.waitForInitialization();
+      const user = new UserBuilder('u-1001').name('Ann').custom('country', 'us').build();
+      await client.boolVariation('new-checkout', user, false);
+      await client.stringVariation('welcome-text', user, 'x');
+      client.track(user, 'checkout-completed', 3);
+      await client.flush();
+      await eventually(() => insightsOf(fake).some((i) => (i.metrics?.length ?? 0) > 0) && insightsOf(fake).filter((i) => (i.variations?.length ?? 0) > 0).length >= 2);
+      assert.ok(fake.insights.every((r) => r.authorization === SERVER_SECRET));
+      await client.close();
+
+      // End users presented over client WebSocket data-sync become user-only insights.
+      const sdk = SdkSocket.forSecret(agent.wsUrl, 'client', CLIENT_SECRET);
+      await sdk.opened;
+      sdk.send({ messageType: 'data-sync', data: { timestamp: 0, user: { keyId: 'ws-user', name: 'Wes' } } });
+      await sdk.next();
+      await eventually(() => insightsOf(fake).some((i) => i.user?.keyId === 'ws-user' && i.variations?.length === 0));
+      sdk.close();
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('loses nothing while FeatBit is down for seconds, and answers SDKs at once meanwhile', async () => {
+    fake.insights.length = 0;
+    fake.setInsightStatus(503);
+    const agent = await startAgent(insightsConfig(fake, { mode: 'forward' }));
+    try {
+      let sent = 0;
+      for (let round = 0; round < 20; round++) {
+        const batch = Array.from({ length: 25 }, (_, i) => event(round * 25 + i));
+        const response = await post(agent, batch);
+        assert.equal(response.status, 200);
+        sent += batch.length;
+      }
+      const service = agent.app.get(InsightsService);
+      await eventually(() => (service.forwarder?.stats.retried ?? 0) > 0);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(insightsOf(fake).length, 0);
+      fake.setInsightStatus(200);
+      await eventually(() => insightsOf(fake).length >= sent);
+      assert.equal(insightsOf(fake).length, sent);
+      assert.equal(new Set(insightsOf(fake).map((i) => i.user?.keyId)).size, sent);
+    } finally {
+      fake.setInsightStatus(200);
+      await agent.close();
+    }
+  });
+
+  it('anonymises: no raw keyId, name or unlisted property in any forwarded byte', async () => {
+    fake.insights.length = 0;
+    const agent = await startAgent(insightsConfig(fake, { mode: 'anonymize', hashKey: 'secret-hash-key', keepProperties: ['country'] }));
+    try {
+      const batch = Array.from({ length: 10 }, (_, i) => event(i));
+      assert.equal((await post(agent, batch)).status, 200);
+      await eventually(() => insightsOf(fake).length >= 10);
+      const bytes = JSON.stringify(fake.insights.map((r) => r.body));
+      for (let i = 0; i < 10; i++) {
+        assert.ok(!bytes.includes(`user-${i}"`), 'raw keyId leaked');
+        assert.ok(!bytes.includes(`Name ${i}`), 'name leaked');
+        assert.ok(!bytes.includes(`user${i}@example.com`), 'unlisted property leaked');
+      }
+      assert.ok(!bytes.includes('"email"'));
+      const first = insightsOf(fake).find((x) => x.user?.keyId === pseudonym('user-0', 'secret-hash-key'));
+      assert.ok(first, 'the pseudonym is the HMAC of the keyId, stable across events');
+      assert.deepEqual(first.user?.customizedProperties, [{ name: 'country', value: 'us' }]);
+      assert.equal(first.variations?.length, 1);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('keeps insights local, exports them as NDJSON, and expires them after the retention period', async () => {
+    fake.insights.length = 0;
+    const dir = mkdtempSync(join(tmpdir(), 'insights-local-'));
+    const agent = await startAgent(insightsConfig(undefined, { mode: 'local', dir, retentionDays: 7 }));
+    try {
+      assert.equal((await post(agent, [event(1), event(2)])).status, 200);
+      const url = `${agent.httpUrl}/api/public/proxy/insights?from=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`;
+      assert.equal((await fetch(url)).status, 401);
+      let lines: { envId: string; insight: Insight }[] = [];
+      await eventually(async () => {
+        const response = await fetch(url, { headers: { authorization: RELAY_PROXY_KEY } });
+        lines = (await response.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { envId: string; insight: Insight });
+        return lines.length === 2;
+      });
+      assert.deepEqual(lines.map((l) => [l.envId, l.insight.user?.keyId]), [['0f3c2a91-6b7d-4e58-a1c4-93d2e8f7b605', 'user-1'], ['0f3c2a91-6b7d-4e58-a1c4-93d2e8f7b605', 'user-2']]);
+      const service = agent.app.get(InsightsService);
+      assert.equal(await service.purgeExpired(new Date(Date.now() + 3 * 86_400_000)), 0);
+      assert.ok((await service.purgeExpired(new Date(Date.now() + 9 * 86_400_000))) > 0);
+      const after = await (await fetch(url, { headers: { authorization: RELAY_PROXY_KEY } })).text();
+      assert.equal(after, '');
+      assert.equal(insightsOf(fake).length, 0, 'local mode forwards nothing');
+    } finally {
+      await agent.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects malformed bodies with 400 and queues nothing', async () => {
+    const agent = await startAgent(insightsConfig(fake, { mode: 'forward' }));
+    try {
+      for (const body of [{ user: {} }, [1, 2], 'text', [[]]]) assert.equal((await post(agent, body)).status, 400);
+      assert.equal(await agent.app.get(InsightsService).queue.depth(), 0);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('delivers a pending SQLite queue after an agent restart', async () => {
+    fake.insights.length = 0;
+    const dir = mkdtempSync(join(tmpdir(), 'insights-sqlite-'));
+    const port = fake.port;
+    await fake.pause();
+    const env = { MODE: 'offline', STORE: 'sqlite', SQLITE_PATH: join(dir, 'featbit.db'), EVENT_URI: `http://127.0.0.1:${port}`, DATA_FILE: join(process.cwd(), 'data', 'sample-bootstrap.json') };
+    let agent = await AgentProcess.start(env);
+    try {
+      for (let i = 0; i < 4; i++) {
+        const response = await fetch(`${agent.httpUrl}/api/public/insight/track`, {
+          method: 'POST',
+          headers: { authorization: SERVER_SECRET, 'content-type': 'application/json' },
+          body: JSON.stringify(Array.from({ length: 25 }, (_, k) => event(i * 25 + k))),
+        });
+        assert.equal(response.status, 200);
+      }
+      await agent.kill('SIGTERM');
+      await fake.resume();
+      agent = await AgentProcess.start(env);
+      await eventually(() => insightsOf(fake).length >= 100, 15_000);
+      assert.equal(new Set(insightsOf(fake).map((i) => i.user?.keyId)).size, 100);
+    } finally {
+      await agent.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { loadConfig } from '../../../src/config/load-config.js';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  profiles?: string[];
+  environment?: Record<string, string>;
+}
+
+/** Substitutes `${VAR:-default}` as Compose does, with an empty environment. */
+function interpolate(value: string, env: Record<string, string> = {}): string {
+  return value.replace(/\$\{(\w+)(?::-([^}]*))?\}/g, (_, name: string, fallback: string | undefined) => env[name] ?? fallback ?? '');
+}
+
+/** A service's environment as the container would see it (unset variables are absent). */
+function environmentOf(service: Service, vars: Record<string, string> = {}): Record<string, string> {
+  const entries = Object.entries(service.environment ?? {}).map(([k, v]): [string, string] => [k, interpolate(String(v), vars)]);
+  return Object.fromEntries(entries.filter(([, v]) => v !== ''));
+}
+
+const compose = parse(readFileSync(join(process.cwd(), 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const agents = Object.entries(compose.services).filter(([, s]) => s.image === 'featbit-agent-ts:local');
+
+describe('docker-compose.yml', () => {
+  it('offers a default offline agent and a cluster profile with Redis and two agents', () => {
+    assert.deepEqual(agents.filter(([, s]) => !s.profiles).map(([name]) => name), ['agent']);
+    assert.deepEqual(agents.filter(([, s]) => s.profiles?.includes('cluster')).map(([name]) => name), ['agent-a', 'agent-b']);
+    assert.ok(compose.services['redis']?.profiles?.includes('cluster'));
+  });
+
+  for (const [name, service] of agents) {
+    it(`${name}: its environment is accepted by the agent's config loader`, () => {
+      const env = environmentOf(service);
+      const config = loadConfig(env);
+      assert.equal(config.port, 6100);
+      if (config.store.type === 'redis') assert.equal(new URL(config.store.url).hostname, 'redis');
+      if (config.mode === 'offline' && config.dataFile) {
+        // The image copies data/ to /app/data.
+        assert.ok(existsSync(join(process.cwd(), config.dataFile.replace(/^\/app\//, ''))), config.dataFile);
+      }
+    });
+  }
+
+  it('agent mode works in the cluster profile when its variables are set', () => {
+    const service = compose.services['agent-a']!;
+    const vars = { MODE: 'agent', STREAMING_URI: 'ws://featbit-els:5100', EVENT_URI: 'http://featbit-els:5100', API_KEY: 'rp-key' };
+    const env = environmentOf(service, vars);
+    const config = loadConfig(env);
+    assert.equal(config.mode, 'agent');
+    assert.equal(config.insightsMode, 'forward');
+  });
+
+  it('runs the image entry point: the Dockerfile starts dist/main.js and ships data/', () => {
+    const dockerfile = readFileSync(join(process.cwd(), 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /CMD \["node", "dist\/main\.js"\]/);
+    assert.match(dockerfile, /COPY data \.\/data/);
+    assert.match(dockerfile, /USER node/);
+  });
+});
