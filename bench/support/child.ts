@@ -15,8 +15,9 @@ export interface ServerChild {
 }
 
 /** Forks bench/support/server-process.js and waits for its port. */
-export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', file = ''): Promise<ServerChild> {
+export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', file = '', env: Record<string, string> = {}): Promise<ServerChild> {
   const child: ChildProcess = fork(join(here, 'server-process.js'), [kind, file], {
+    env: { ...process.env, ...env },
     execArgv: ['--expose-gc', '--max-old-space-size=4096', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=.tmp'] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -27,7 +27,12 @@ async function main(): Promise<void> {
   let sockets: Set<WebSocket> | undefined;
   let pushes: PushService | undefined;
   if (kind === 'agent') {
-    const app = await createApp(offlineConfig({ dataFile: file }), { logger: false });
+    // BENCH_EVENT_URI: forward insights there (the insights benchmark).
+    const eventUri = process.env['BENCH_EVENT_URI'];
+    const insights = eventUri
+      ? { eventUri: new URL(eventUri), insightsMode: 'forward' as const, insights: { mode: 'forward' as const, maxQueue: 1_000_000, keepProperties: [], dir: './insights', retentionDays: 30 } }
+      : {};
+    const app = await createApp(offlineConfig({ dataFile: file, ...insights }), { logger: false });
     pushes = app.get(PushService);
     await app.listen(0, '127.0.0.1');
     port = (app.getHttpServer().address() as { port: number }).port;
