@@ -14,6 +14,7 @@ import type { UpstreamTimings } from './sync/upstream-sync.service.js';
 import type { ForwarderTimings } from './insights/insight-forwarder.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { ClientModule } from './client/client.module.js';
+import { OfrepModule } from './ofrep/ofrep.module.js';
 import { ClientEvaluationService } from './client/client-evaluation.service.js';
 import { CLIENT_SYNC } from './streaming/client-sync.js';
 
@@ -39,6 +40,7 @@ export class AppModule {
         ClientModule,
         StreamingModule.forRoot({ provide: CLIENT_SYNC, useExisting: ClientEvaluationService }),
         SdkModule,
+        OfrepModule,
         AdminModule,
         InsightsModule.forRoot(options.insightTimings),
         ...byMode,

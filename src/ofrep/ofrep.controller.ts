@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { Body, Controller, Get, Headers, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { authenticateSdk } from '../sdk/sdk-auth.js';
+import { UnauthorizedError } from '../common/agent.errors.js';
+import { ClientEvaluationService } from '../client/client-evaluation.service.js';
+import { prepareUser } from '../evaluation/end-user.js';
+import { contextToUser, toOfrep, type OfrepFailure } from './ofrep-mapping.js';
+import { INACTIVITY_DELAY_SEC, OfrepEventsService } from './ofrep-events.service.js';
+
+/** The secret from `Authorization` (plain or `Bearer`) or `X-API-Key`. */
+function secretOf(authorization: string | undefined, apiKey: string | undefined): string | undefined {
+  const value = authorization?.trim() || apiKey?.trim();
+  return value?.replace(/^Bearer\s+/i, '');
+}
+
+/** OpenFeature Remote Evaluation Protocol v1, served from the agent's memory with the FeatBit evaluator. */
+@Controller('ofrep/v1')
+export class OfrepController {
+  constructor(
+    @Inject(FLAG_STORE) private readonly store: FlagStore,
+    private readonly clients: ClientEvaluationService,
+    private readonly events: OfrepEventsService,
+  ) {}
+
+  @Post('evaluate/flags/:key')
+  evaluateOne(
+    @Param('key') key: string,
+    @Headers('authorization') authorization: string | undefined,
+    @Headers('x-api-key') apiKey: string | undefined,
+    @Body() body: unknown,
+    @Res() reply: FastifyReply,
+  ): void {
+    const secret = authenticateSdk(this.store.data, secretOf(authorization, apiKey));
+    const context = contextToUser(body);
+    if (!context.ok) return this.fail(reply, 400, { key, errorCode: context.errorCode, errorDetails: context.errorDetails });
+    const index = this.clients.index(secret.envId);
+    const flag = index.flag(key);
+    if (!flag) return this.fail(reply, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag ${key} not found` });
+    const result = toOfrep(flag, index.evaluate(flag, prepareUser(context.user)));
+    if ('errorCode' in result) return this.fail(reply, 400, result);
+    void reply.status(200).header('content-type', 'application/json').send(JSON.stringify(result));
+  }
+
+  @Post('evaluate/flags')
+  evaluateAll(
+    @Headers('authorization') authorization: string | undefined,
+    @Headers('x-api-key') apiKey: string | undefined,
+    @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Body() body: unknown,
+    @Res() reply: FastifyReply,
+  ): void {
+    const secret = authenticateSdk(this.store.data, secretOf(authorization, apiKey));
+    const context = contextToUser(body);
+    if (!context.ok) {
+      void reply.status(400).header('content-type', 'application/json').send(JSON.stringify({ errorCode: context.errorCode, errorDetails: context.errorDetails }));
+      return;
+    }
+    // The environment's data and the context together decide the answer.
+    const etag = `"${createHash('sha1').update(this.events.envEtag(secret.envId)).update(JSON.stringify(context.user)).digest('base64url')}"`;
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim() === etag)) {
+      void reply.status(304).header('etag', etag).send();
+      return;
+    }
+    const index = this.clients.index(secret.envId);
+    const user = prepareUser(context.user);
+    const ctx = index.context();
+    const flags = index.flags.map((flag) => toOfrep(flag, index.evaluate(flag, user, ctx)));
+    const eventStreams = [
+      { type: 'sse', endpoint: { requestUri: `/ofrep/v1/events?token=${this.events.tokenFor(secret.envId)}` }, inactivityDelaySec: INACTIVITY_DELAY_SEC },
+    ];
+    void reply.status(200).header('content-type', 'application/json').header('etag', etag).send(JSON.stringify({ flags, eventStreams }));
+  }
+
+  /** Server-sent change notifications for the environment the token was issued for. */
+  @Get('events')
+  stream(@Query('token') token: string | undefined, @Res() reply: FastifyReply): void {
+    const envId = this.events.envOf(token);
+    if (!envId) throw new UnauthorizedError('unknown or expired stream token');
+    void reply.hijack();
+    this.events.open(envId, reply.raw);
+  }
+
+  private fail(reply: FastifyReply, status: number, failure: OfrepFailure): void {
+    void reply.status(status).header('content-type', 'application/json').send(JSON.stringify(failure));
+  }
+}
