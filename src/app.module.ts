@@ -15,6 +15,7 @@ import type { ForwarderTimings } from './insights/insight-forwarder.js';
 import { ProblemFilter } from './common/problem.filter.js';
 import { ClientModule } from './client/client.module.js';
 import { OfrepModule } from './ofrep/ofrep.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { ClientEvaluationService } from './client/client-evaluation.service.js';
 import { CLIENT_SYNC } from './streaming/client-sync.js';
 
@@ -41,6 +42,7 @@ export class AppModule {
         StreamingModule.forRoot({ provide: CLIENT_SYNC, useExisting: ClientEvaluationService }),
         SdkModule,
         OfrepModule,
+        MetricsModule,
         AdminModule,
         InsightsModule.forRoot(options.insightTimings),
         ...byMode,

@@ -34,6 +34,7 @@ export class InsightsModule {
   static forRoot(timings: Partial<ForwarderTimings> = {}): DynamicModule {
     return {
       module: InsightsModule,
+      global: true,
       controllers: [InsightsController, InsightsExportController],
       providers: [
         InsightsService,

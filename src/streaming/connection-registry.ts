@@ -28,6 +28,13 @@ export class ConnectionRegistry {
   private readonly envs = new Map<string, EnvConnections>();
   private nextId = 1;
   private total = 0;
+  /** Messages received from SDKs by type, and replies sent (metrics read these). */
+  readonly messagesIn = new Map<string, number>();
+  repliesOut = 0;
+
+  countIn(type: string): void {
+    this.messagesIn.set(type, (this.messagesIn.get(type) ?? 0) + 1);
+  }
 
   add(socket: WebSocket, init: Omit<Connection, 'id' | 'socket' | 'user'>): Connection {
     const connection: Connection = { id: this.nextId++, socket, user: undefined, ...init };

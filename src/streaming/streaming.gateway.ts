@@ -61,19 +61,26 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
 
   @SubscribeMessage('ping')
   ping(): string {
+    this.connections.countIn('ping');
+    this.connections.repliesOut++;
     return PONG;
   }
 
   @SubscribeMessage('echo')
   echo(@MessageBody() data: unknown): string {
+    this.connections.countIn('echo');
+    this.connections.repliesOut++;
     return echoMessage(data);
   }
 
   @SubscribeMessage('data-sync')
   sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | undefined {
+    this.connections.countIn('data-sync');
     const connection = this.connections.get(socket);
     if (!connection) return undefined;
-    return this.dataSync.reply(connection, requestTimestamp(data), requestUser(data));
+    const reply = this.dataSync.reply(connection, requestTimestamp(data), requestUser(data));
+    if (reply !== undefined) this.connections.repliesOut++;
+    return reply;
   }
 
   /** Refuses new connections (graceful drain); existing ones stay until closed. */

@@ -11,6 +11,7 @@ export class StreamingModule {
   static forRoot(clientSync: Provider): DynamicModule {
     return {
       module: StreamingModule,
+      global: true,
       providers: [ConnectionRegistry, DataSyncService, PushService, StreamingGateway, clientSync],
       exports: [ConnectionRegistry, PushService, StreamingGateway, CLIENT_SYNC],
     };
