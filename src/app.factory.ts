@@ -3,6 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { AgentConfig } from './config/agent-config.js';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { FeatBitWsAdapter } from './streaming/featbit-ws.adapter.js';
+import { StreamingGateway } from './streaming/streaming.gateway.js';
 import { PinoNestLogger, createPino } from './common/pino-logger.js';
 
 /** Bootstrap bodies of large workspaces are big; SDK requests are small. */
@@ -28,7 +29,11 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
     { logger, abortOnError: false },
   );
   if (logger) app.useLogger(logger);
-  app.useWebSocketAdapter(new FeatBitWsAdapter(app));
+  const wsAdapter = new FeatBitWsAdapter(app);
+  app.useWebSocketAdapter(wsAdapter);
+  app.get(StreamingGateway).onStopAccepting = () => {
+    wsAdapter.refusing = true;
+  };
   // CORS open to any origin (protocol §3.5). On the preHandler hook Nest registers @fastify/cors as
   // is; its default onRequest wiring copies headers per request and cost a fifth of polling throughput.
   app.enableCors({ origin: '*', methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], maxAge: 86400, hook: 'preHandler' });

@@ -17,6 +17,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createApp(config);
+  // The drain is bounded; this is the last resort if something hangs past it.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => setTimeout(() => process.exit(1), (config.shutdownTimeoutSeconds + 5) * 1000).unref());
+  }
   await app.listen(config.port, config.host);
   new Logger('Main').log({
     msg: 'featbit agent listening',

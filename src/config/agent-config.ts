@@ -16,6 +16,8 @@ export interface InsightsOptions {
 
 interface CommonConfig {
   insights: InsightsOptions;
+  /** Bound of the graceful drain on SIGTERM. */
+  shutdownTimeoutSeconds: number;
   mode: AgentMode;
   port: number;
   host: string;

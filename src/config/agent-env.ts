@@ -82,6 +82,10 @@ export class AgentEnv {
   @Min(1, { message: 'INSIGHTS_RETENTION_DAYS must be at least 1' })
   insightsRetentionDays = 30;
 
+  @IsInt({ message: 'SHUTDOWN_TIMEOUT_SECONDS must be an integer' })
+  @Min(1, { message: 'SHUTDOWN_TIMEOUT_SECONDS must be at least 1' })
+  shutdownTimeoutSeconds = 25;
+
   @IsInt({ message: 'LEADER_LEASE_SECONDS must be an integer' })
   @Min(1, { message: 'LEADER_LEASE_SECONDS must be at least 1' })
   leaderLeaseSeconds = 10;

@@ -30,6 +30,7 @@ const NAMES: Record<string, string[]> = {
   insightsKeepProperties: ['INSIGHTS_KEEP_PROPERTIES'],
   insightsDir: ['INSIGHTS_DIR'],
   insightsRetentionDays: ['INSIGHTS_RETENTION_DAYS'],
+  shutdownTimeoutSeconds: ['SHUTDOWN_TIMEOUT_SECONDS'],
 };
 
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
@@ -109,6 +110,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   raw.insightsHashKey = get('insightsHashKey');
   raw.insightsKeepProperties = get('insightsKeepProperties') ?? raw.insightsKeepProperties;
   raw.insightsDir = get('insightsDir') ?? raw.insightsDir;
+  raw.shutdownTimeoutSeconds = toInt(get('shutdownTimeoutSeconds'), raw.shutdownTimeoutSeconds, problems, 'SHUTDOWN_TIMEOUT_SECONDS');
   raw.insightsRetentionDays = toInt(get('insightsRetentionDays'), raw.insightsRetentionDays, problems, 'INSIGHTS_RETENTION_DAYS');
 
   for (const error of validateSync(raw)) problems.push(...Object.values(error.constraints ?? {}));
@@ -139,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
   const common = {
     insights,
+    shutdownTimeoutSeconds: raw.shutdownTimeoutSeconds,
     port: raw.port,
     host: raw.host,
     agentId,

@@ -57,11 +57,20 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
     }
   }
 
-  /** Shutdown: stop forwarding and persist what is buffered, before the store closes. */
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.retention);
-    await this.forwarder?.stop();
-    await this.queue.close();
+  private stopped?: Promise<void>;
+
+  /** Shutdown: stop forwarding and persist what is buffered, before the store closes. Idempotent. */
+  shutdown(): Promise<void> {
+    this.stopped ??= (async () => {
+      clearInterval(this.retention);
+      await this.forwarder?.stop();
+      await this.queue.close();
+    })();
+    return this.stopped;
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.shutdown();
   }
 
   /** Accepts a validated array of insights sent with `secret`. Returns at once. */

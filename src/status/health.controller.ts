@@ -5,6 +5,7 @@ import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { SyncStatusService } from './sync-status.service.js';
+import { DrainService } from './drain.service.js';
 
 type HealthText = 'Healthy' | 'Degraded' | 'Unhealthy';
 
@@ -20,6 +21,7 @@ export class HealthController {
     private readonly sync: SyncStatusService,
     @Inject(FLAG_STORE) private readonly store: FlagStore,
     @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
+    private readonly drain: DrainService,
   ) {}
 
   @All('liveness')
@@ -39,12 +41,15 @@ export class HealthController {
     const age = this.sync.dataAgeSeconds();
     if (age !== null) void reply.header('x-featbit-data-age-seconds', String(age));
     void reply.header('x-featbit-sync-state', this.config.mode === 'agent' ? this.sync.state : 'None');
-    if (result.status === 'error') send(reply, 503, 'Unhealthy');
+    // Terminus reports `shutting_down` once shutdown starts: not ready, like draining.
+    if (result.status === 'error' || result.status === 'shutting_down' || this.drain.draining) send(reply, 503, 'Unhealthy');
     else send(reply, 200, result.status === 'degraded' ? 'Degraded' : 'Healthy');
   }
 
   private dataIndicator() {
     const session = this.indicators.check('data');
+    // Draining: fail readiness first so load balancers stop sending SDKs here.
+    if (this.drain.draining) return session.down('draining');
     return this.store.data.isPopulated ? session.up() : session.down('no data yet');
   }
 

@@ -105,6 +105,8 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   private readonly logger = logger;
   private readonly servers: { server: WebSocketServer; path: string }[] = [];
   private upgradeListener?: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Set while draining: new upgrades are answered 503. */
+  refusing = false;
 
   override create(_port: number, options?: { path?: string }): WebSocketServer {
     const server = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES, perMessageDeflate: false });
@@ -122,6 +124,11 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
       const target = this.servers.find((s) => isStreamingPath(request.url, s.path));
       if (!target) {
         socket.destroy();
+        return;
+      }
+      if (this.refusing) {
+        // Draining: SDKs retry, and a load balancer sends them to another agent.
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
       socket.on('error', destroySocket);

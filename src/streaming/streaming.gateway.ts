@@ -86,7 +86,11 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
   /** Refuses new connections (graceful drain); existing ones stay until closed. */
   stopAccepting(): void {
     this.accepting = false;
+    this.onStopAccepting?.();
   }
+
+  /** Set by the app factory: lets the adapter refuse upgrades before they reach the gateway. */
+  onStopAccepting?: () => void;
 
   private reject(socket: WebSocket, reason: string): void {
     this.logger.debug({ msg: 'streaming connection rejected', reason });
