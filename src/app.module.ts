@@ -37,7 +37,7 @@ export class AppModule {
       imports: [
         AgentConfigModule.forRoot(config),
         StoreModule.forRoot(config.store),
-        StatusModule,
+        StatusModule.forRoot(config.statusPage),
         ClientModule,
         StreamingModule.forRoot({ provide: CLIENT_SYNC, useExisting: ClientEvaluationService }),
         SdkModule,

@@ -18,6 +18,8 @@ interface CommonConfig {
   insights: InsightsOptions;
   /** Bound of the graceful drain on SIGTERM. */
   shutdownTimeoutSeconds: number;
+  /** Serve the operator status page at `/`. */
+  statusPage: boolean;
   mode: AgentMode;
   port: number;
   host: string;

@@ -82,6 +82,9 @@ export class AgentEnv {
   @Min(1, { message: 'INSIGHTS_RETENTION_DAYS must be at least 1' })
   insightsRetentionDays = 30;
 
+  @IsBoolean({ message: 'STATUS_PAGE must be true or false' })
+  statusPage = true;
+
   @IsInt({ message: 'SHUTDOWN_TIMEOUT_SECONDS must be an integer' })
   @Min(1, { message: 'SHUTDOWN_TIMEOUT_SECONDS must be at least 1' })
   shutdownTimeoutSeconds = 25;

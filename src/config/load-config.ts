@@ -31,6 +31,7 @@ const NAMES: Record<string, string[]> = {
   insightsDir: ['INSIGHTS_DIR'],
   insightsRetentionDays: ['INSIGHTS_RETENTION_DAYS'],
   shutdownTimeoutSeconds: ['SHUTDOWN_TIMEOUT_SECONDS'],
+  statusPage: ['STATUS_PAGE'],
 };
 
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
@@ -110,6 +111,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   raw.insightsHashKey = get('insightsHashKey');
   raw.insightsKeepProperties = get('insightsKeepProperties') ?? raw.insightsKeepProperties;
   raw.insightsDir = get('insightsDir') ?? raw.insightsDir;
+  raw.statusPage = toBool(get('statusPage'), problems, 'STATUS_PAGE') ?? raw.statusPage;
   raw.shutdownTimeoutSeconds = toInt(get('shutdownTimeoutSeconds'), raw.shutdownTimeoutSeconds, problems, 'SHUTDOWN_TIMEOUT_SECONDS');
   raw.insightsRetentionDays = toInt(get('insightsRetentionDays'), raw.insightsRetentionDays, problems, 'INSIGHTS_RETENTION_DAYS');
 
@@ -142,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const common = {
     insights,
     shutdownTimeoutSeconds: raw.shutdownTimeoutSeconds,
+    statusPage: raw.statusPage,
     port: raw.port,
     host: raw.host,
     agentId,

@@ -31,6 +31,14 @@ export class AgentStatusService {
     private readonly sync: SyncStatusService,
   ) {}
 
+  get mode(): AgentConfig['mode'] {
+    return this.config.mode;
+  }
+
+  get storeType(): string {
+    return this.config.store.type;
+  }
+
   async status(): Promise<AgentStatus> {
     const storeHealthy = await this.store.ping().then(
       () => true,

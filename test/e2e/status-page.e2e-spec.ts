@@ -1,0 +1,62 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
+import { SdkSocket } from '../support/sdk-socket.js';
+import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
+import { StatusPageController } from '../../src/status/status-page.controller.js';
+
+/** Debian's chromium, as .ci/run installs it. The flags keep it off this machine's closed network. */
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe(StatusPageController.name, () => {
+  let agent: RunningAgent;
+  let browser: Browser;
+  before(async () => {
+    agent = await startAgent();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  });
+  after(async () => {
+    await browser.close();
+    await agent.close();
+  });
+
+  it('renders the agent state in Chromium, refreshes live, and shows no secret', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    await page.goto(agent.httpUrl);
+    await page.waitForFunction("document.getElementById('serves')?.textContent === 'shop:prod'");
+    assert.equal(await page.textContent('#summary'), 'offline mode · memory store');
+    assert.equal(await page.textContent('#health'), 'Healthy');
+    assert.equal(await page.textContent('#sync'), 'None');
+    assert.match((await page.textContent('#version')) ?? '', /^2026-01-04T12:10:00Z$/);
+    assert.match((await page.textContent('#connections')) ?? '', /server SDKs0client SDKs0/);
+
+    // A connection appears on the next refresh.
+    const sdk = SdkSocket.forSecret(agent.wsUrl, 'server', SERVER_SECRET);
+    await sdk.opened;
+    await page.waitForFunction("/server SDKs1/.test(document.getElementById('connections')?.textContent ?? '')", undefined, { timeout: 5000 });
+
+    const html = await page.content();
+    for (const secret of [SERVER_SECRET, CLIENT_SECRET, RELAY_PROXY_KEY]) assert.ok(!html.includes(secret), 'a secret on the page');
+    const dir = join(process.cwd(), '.test-build', 'screenshots');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'status-page.png');
+    const png = await page.screenshot({ path: file, fullPage: true });
+    assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+    assert.ok(statSync(file).size > 10_000, 'the screenshot shows a rendered page');
+    sdk.close();
+  });
+
+  it('is off with STATUS_PAGE=false', async () => {
+    const quiet = await startAgent(offlineConfig({ statusPage: false }));
+    try {
+      assert.equal((await fetch(`${quiet.httpUrl}/`)).status, 404);
+      assert.equal((await fetch(`${quiet.httpUrl}/status.json`)).status, 404);
+    } finally {
+      await quiet.close();
+    }
+  });
+});
