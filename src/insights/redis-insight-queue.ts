@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { InsightBatch, InsightQueue, QueuedInsight } from './insight-queue.js';
+import { WriteBuffer } from './write-buffer.js';
 
 type StreamEntries = [string, string[]][];
 
@@ -11,55 +12,41 @@ type StreamEntries = [string, string[]][];
 export class RedisInsightQueue implements InsightQueue {
   private readonly logger = new Logger(RedisInsightQueue.name);
   private readonly group = 'forwarders';
-  private buffer: QueuedInsight[] = [];
-  private timer?: NodeJS.Timeout;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly buffer: WriteBuffer;
   private groupReady = false;
   private out = false;
-  dropped = 0;
 
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
     private readonly consumer: string,
     private readonly max: number,
-  ) {}
+  ) {
+    this.buffer = new WriteBuffer(max, (entries) => this.write(entries), (entries, error) => {
+      // Redis is away: keep the entries in memory (bounded) and try again.
+      this.logger.debug({ msg: 'insights not yet written to redis; kept in memory', err: String(error) });
+      this.buffer.unshift(entries, 1000);
+    });
+  }
+
+  get dropped(): number {
+    return this.buffer.dropped;
+  }
 
   push(entries: QueuedInsight[]): void {
-    this.buffer.push(...entries);
-    if (this.buffer.length > this.max) {
-      const over = this.buffer.length - this.max;
-      this.buffer.splice(0, over);
-      this.dropped += over;
-    }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, 20);
+    this.buffer.push(entries);
   }
 
   flush(): Promise<void> {
-    const entries = this.buffer;
-    this.buffer = [];
-    if (entries.length === 0) return this.writing;
-    this.writing = this.writing
-      .then(async () => {
-        const pipeline = this.redis.pipeline();
-        for (const e of entries) pipeline.xadd(this.key, 'MAXLEN', '~', String(this.max), '*', 's', e.secret, 'b', JSON.stringify(e.insight));
-        const results = await pipeline.exec();
-        const failed = results?.find(([error]) => error);
-        if (failed?.[0]) throw failed[0];
-      })
-      .catch((error: unknown) => {
-        // Redis is away: keep the entries in memory (bounded) and try again.
-        this.buffer = [...entries, ...this.buffer].slice(-this.max);
-        this.logger.debug({ msg: 'insights not yet written to redis; kept in memory', err: String(error) });
-        this.timer ??= setTimeout(() => {
-          this.timer = undefined;
-          void this.flush();
-        }, 1000);
-      });
-    return this.writing;
+    return this.buffer.flush();
+  }
+
+  private async write(entries: QueuedInsight[]): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) pipeline.xadd(this.key, 'MAXLEN', '~', String(this.max), '*', 's', e.secret, 'b', JSON.stringify(e.insight));
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (failed?.[0]) throw failed[0];
   }
 
   private async ensureGroup(): Promise<void> {
@@ -110,8 +97,7 @@ export class RedisInsightQueue implements InsightQueue {
     return (await this.redis.xlen(this.key).catch(() => 0)) + this.buffer.length;
   }
 
-  async close(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.flush();
+  close(): Promise<void> {
+    return this.buffer.close();
   }
 }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type { InsightBatch, InsightQueue, QueuedInsight } from './insight-queue.js';
+import { WriteBuffer } from './write-buffer.js';
 
 /**
  * Queue in the agent's SQLite file (STORE=sqlite): survives restarts. Intake appends to a memory
@@ -8,40 +9,30 @@ import type { InsightBatch, InsightQueue, QueuedInsight } from './insight-queue.
  */
 export class SqliteInsightQueue implements InsightQueue {
   private readonly logger = new Logger(SqliteInsightQueue.name);
-  private buffer: QueuedInsight[] = [];
-  private writing: Promise<void> = Promise.resolve();
-  private timer?: NodeJS.Timeout;
+  private readonly buffer: WriteBuffer;
   private out = false;
-  dropped = 0;
+  private trimmed = 0;
 
   constructor(
     private readonly db: DataSource,
     private readonly max: number,
-    private readonly writeEveryMs = 20,
-  ) {}
+  ) {
+    this.buffer = new WriteBuffer(max, (entries) => this.write(entries), (entries, error) => {
+      this.trimmed += entries.length;
+      this.logger.error({ msg: 'insights could not be written to SQLite; dropped', count: entries.length, err: String(error) });
+    });
+  }
+
+  get dropped(): number {
+    return this.buffer.dropped + this.trimmed;
+  }
 
   push(entries: QueuedInsight[]): void {
-    this.buffer.push(...entries);
-    if (this.buffer.length > this.max) {
-      const over = this.buffer.length - this.max;
-      this.buffer.splice(0, over);
-      this.dropped += over;
-    }
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.writeEveryMs);
+    this.buffer.push(entries);
   }
 
   flush(): Promise<void> {
-    const entries = this.buffer;
-    this.buffer = [];
-    if (entries.length === 0) return this.writing;
-    this.writing = this.writing.then(() => this.write(entries)).catch((error: unknown) => {
-      this.dropped += entries.length;
-      this.logger.error({ msg: 'insights could not be written to SQLite; dropped', count: entries.length, err: String(error) });
-    });
-    return this.writing;
+    return this.buffer.flush();
   }
 
   private async write(entries: QueuedInsight[]): Promise<void> {
@@ -57,14 +48,14 @@ export class SqliteInsightQueue implements InsightQueue {
       const over = count - this.max;
       if (over > 0) {
         await manager.query('DELETE FROM insight_queue WHERE id IN (SELECT id FROM insight_queue ORDER BY id LIMIT ?)', [over]);
-        this.dropped += over;
+        this.trimmed += over;
       }
     });
   }
 
   async take(max: number): Promise<InsightBatch | null> {
     if (this.out) return null;
-    await this.writing;
+    await this.buffer.settled();
     const rows = await this.db.query<{ id: number; secret: string; body: string }[]>('SELECT id, secret, body FROM insight_queue ORDER BY id LIMIT ?', [max]);
     if (rows.length === 0) return null;
     this.out = true;
@@ -89,13 +80,12 @@ export class SqliteInsightQueue implements InsightQueue {
   }
 
   async depth(): Promise<number> {
-    await this.writing;
+    await this.buffer.settled();
     const [{ count }] = await this.db.query<[{ count: number }]>('SELECT COUNT(*) AS count FROM insight_queue');
     return count + this.buffer.length;
   }
 
-  async close(): Promise<void> {
-    clearTimeout(this.timer);
-    await this.flush();
+  close(): Promise<void> {
+    return this.buffer.close();
   }
 }

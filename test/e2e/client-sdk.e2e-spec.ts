@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAgent, type RunningAgent } from '../support/agent-app.js';
+import { startAgent, type RunningAgent, postBootstrap } from '../support/agent-app.js';
 import { SdkSocket } from '../support/sdk-socket.js';
 import { startJsClient } from '../support/js-client-sdk.js';
-import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, exampleExpectations, sampleBootstrap } from '../support/sample-data.js';
+import { CLIENT_SECRET, ENV_ID, exampleExpectations, sampleBootstrap } from '../support/sample-data.js';
 import { parseItems } from '../../src/store/data-set.js';
 import { ClientEvaluationService } from '../../src/client/client-evaluation.service.js';
 
@@ -178,11 +178,7 @@ describe('@featbit/js-client-sdk against the agent', () => {
       const flag = body.items[0]!.featureFlags.find((f) => f['key'] === 'dark-mode')!;
       flag['isEnabled'] = true;
       flag['updatedAt'] = new Date().toISOString();
-      const response = await fetch(`${agent.httpUrl}/api/public/proxy/bootstrap`, {
-        method: 'POST',
-        headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const response = await postBootstrap(agent.httpUrl, body);
       assert.equal(response.status, 200);
       await changed;
       assert.equal(String(client.variation('dark-mode', 'sdk-default')), 'true');

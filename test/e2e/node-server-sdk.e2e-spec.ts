@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { FbClientBuilder, UserBuilder, type IFbClient, type IUser } from '@featbit/node-server-sdk';
-import { startAgent, type RunningAgent } from '../support/agent-app.js';
-import { RELAY_PROXY_KEY, SERVER_SECRET, exampleExpectations, sampleBootstrap } from '../support/sample-data.js';
+import { startAgent, type RunningAgent, postBootstrap } from '../support/agent-app.js';
+import { SERVER_SECRET, exampleExpectations, sampleBootstrap } from '../support/sample-data.js';
 
 /**
  * evaluation.md §11: node SDK 1.3.0 throws on these (a segment's EndsWith on a missing `email`), so
@@ -73,11 +73,7 @@ describe('@featbit/node-server-sdk against the agent', () => {
     darkMode['isEnabled'] = true;
     darkMode['updatedAt'] = new Date().toISOString();
     const updated = new Promise<void>((resolve) => client.on('update:dark-mode', () => resolve()));
-    const response = await fetch(`${agent.httpUrl}/api/public/proxy/bootstrap`, {
-      method: 'POST',
-      headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    const response = await postBootstrap(agent.httpUrl, body);
     assert.equal(response.status, 200);
     await updated;
     assert.equal(await client.boolVariation('dark-mode', user, false), true);

@@ -5,7 +5,7 @@ import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { OpenFeature as WebOpenFeature, ProviderEvents } from '@openfeature/web-sdk';
 import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { EventSource } from 'eventsource';
-import { startAgent, type RunningAgent } from '../support/agent-app.js';
+import { startAgent, type RunningAgent, postBootstrap } from '../support/agent-app.js';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { OfrepController } from '../../src/ofrep/ofrep.controller.js';
 
@@ -95,11 +95,7 @@ describe(OfrepController.name, () => {
     const flag = bootstrap.items[0]!.featureFlags.find((f) => f['key'] === 'dark-mode')!;
     flag['isEnabled'] = true;
     flag['updatedAt'] = new Date().toISOString();
-    const response = await fetch(`${agent.httpUrl}/api/public/proxy/bootstrap`, {
-      method: 'POST',
-      headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify(bootstrap),
-    });
+    const response = await postBootstrap(agent.httpUrl, bootstrap);
     assert.equal(response.status, 200);
     await changed;
     assert.equal(client.getBooleanValue('dark-mode', false), true);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
+import { offlineConfig, startAgent, type RunningAgent, postBootstrap } from '../support/agent-app.js';
 import { SdkSocket, tokenFor } from '../support/sdk-socket.js';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { StreamingGateway } from '../../src/streaming/streaming.gateway.js';
@@ -156,11 +156,7 @@ describe(StreamingGateway.name, () => {
     assert.ok(darkMode);
     darkMode['isEnabled'] = true;
     darkMode['updatedAt'] = '2026-02-01T00:00:00.000Z';
-    const response = await fetch(`${agent.httpUrl}/api/public/proxy/bootstrap`, {
-      method: 'POST',
-      headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    const response = await postBootstrap(agent.httpUrl, body);
     assert.equal(response.status, 200);
     const push = await sdk.next();
     assert.equal(push.data['eventType'], 'full');

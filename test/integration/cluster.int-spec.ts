@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { postBootstrap } from '../support/agent-app.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { FbClientBuilder, UserBuilder, type IFbClient } from '@featbit/node-serv
 import { AgentProcess } from '../support/agent-process.js';
 import { OwnRedis, freshPrefix, freePort } from '../support/redis.js';
 import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
-import { ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { ENV_ID, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 
 const user = new UserBuilder('u-1001').build();
 
@@ -85,11 +86,7 @@ describe('a cluster of agents on one Redis', () => {
     flag['isEnabled'] = false;
     flag['updatedAt'] = new Date(Date.now() + 60_000).toISOString();
     const seen = sdks.map((sdk) => updated(sdk, 'welcome-text'));
-    const response = await fetch(`${agents[2]!.httpUrl}/api/public/proxy/bootstrap`, {
-      method: 'POST',
-      headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
+    const response = await postBootstrap(agents[2]!.httpUrl, body);
     assert.equal(response.status, 200);
     await Promise.all(seen);
     for (const sdk of sdks) assert.equal(await sdk.stringVariation('welcome-text', user, 'x'), 'Hello');

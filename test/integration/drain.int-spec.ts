@@ -1,10 +1,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { postBootstrap } from '../support/agent-app.js';
 import { WebSocket } from 'ws';
 import { AgentProcess } from '../support/agent-process.js';
 import { REDIS_URL, deleteKeys, freshPrefix } from '../support/redis.js';
 import { tokenFor } from '../support/sdk-socket.js';
-import { RELAY_PROXY_KEY, SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { parseTimestamp } from '../../src/store/data-set.js';
 
 /**
@@ -80,11 +81,7 @@ describe('graceful drain on SIGTERM', () => {
       const body = sampleBootstrap();
       const changedAt = new Date(Date.now() + 60_000).toISOString();
       body.items[0]!.featureFlags.find((f) => f['key'] === 'dark-mode')!['updatedAt'] = changedAt;
-      const response = await fetch(`${b.httpUrl}/api/public/proxy/bootstrap`, {
-        method: 'POST',
-        headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
+      const response = await postBootstrap(b.httpUrl, body);
       assert.equal(response.status, 200);
       await stopped;
       const drainedMs = Date.now() - signalledAt;

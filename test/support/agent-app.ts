@@ -17,43 +17,37 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
+/** What every test config shares: port 0, quiet logs, memory store, the sample relay proxy key. */
+const COMMON = {
+  port: 0,
+  host: '127.0.0.1',
+  apiKey: RELAY_PROXY_KEY,
+  agentId: 'test-agent',
+  insightsMode: 'off',
+  insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30 },
+  shutdownTimeoutSeconds: 5,
+  statusPage: true,
+  tokenExpirySeconds: 30,
+  store: { type: 'memory' },
+  logLevel: 'error',
+} as const satisfies Partial<AgentConfig>;
+
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {
-  return {
-    mode: 'offline',
-    port: 0,
-    host: '127.0.0.1',
-    apiKey: RELAY_PROXY_KEY,
-    agentId: 'test-agent',
-    insightsMode: 'off',
-    insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30 },
-    shutdownTimeoutSeconds: 5,
-    statusPage: true,
-    tokenExpirySeconds: 30,
-    store: { type: 'memory' },
-    logLevel: 'error',
-    dataFile: SAMPLE_DATA_FILE,
-    ...overrides,
-  };
+  return { ...COMMON, insights: { ...COMMON.insights, keepProperties: [] }, mode: 'offline', dataFile: SAMPLE_DATA_FILE, ...overrides };
 }
 
 /** Agent mode against a (fake) FeatBit evaluation server, with test-sized timings. */
 export function agentConfig(streamingUrl: string, overrides: Partial<AgentModeConfig> = {}): AgentModeConfig {
-  return {
-    mode: 'agent',
-    port: 0,
-    host: '127.0.0.1',
-    apiKey: RELAY_PROXY_KEY,
-    agentId: 'test-agent',
-    insightsMode: 'off',
-    insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30 },
-    shutdownTimeoutSeconds: 5,
-    statusPage: true,
-    tokenExpirySeconds: 30,
-    store: { type: 'memory' },
-    logLevel: 'error',
-    streamingUri: new URL(streamingUrl),
-    ...overrides,
-  };
+  return { ...COMMON, insights: { ...COMMON.insights, keepProperties: [] }, mode: 'agent', streamingUri: new URL(streamingUrl), ...overrides };
+}
+
+/** POSTs a bootstrap body to an agent's admin API with the sample relay proxy key. */
+export function postBootstrap(httpUrl: string, body: unknown): Promise<Response> {
+  return fetch(`${httpUrl}/api/public/proxy/bootstrap`, {
+    method: 'POST',
+    headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 /** Upstream timings short enough for tests (reconnects in tens of ms). */
