@@ -10,6 +10,32 @@ import { InsightsService } from '../insights/insights.service.js';
 
 const STATES: SyncState[] = ['None', 'Starting', 'Stable', 'Interrupted', 'Stopped'];
 
+/** The agent's routes, as metric labels; anything else is `other` (bounded cardinality). */
+const ROUTES = [
+  '/api/public/sdk/server/latest-all',
+  '/api/public/sdk/client/latest-all',
+  '/api/public/insight/track',
+  '/api/public/proxy/status',
+  '/api/public/proxy/bootstrap',
+  '/api/public/proxy/backup',
+  '/api/public/proxy/insights',
+  '/ofrep/v1/evaluate/flags',
+  '/ofrep/v1/events',
+  '/health/liveness',
+  '/health/readiness',
+  '/metrics',
+  '/status.json',
+  '/streaming',
+  '/',
+];
+
+function routeOf(url: string | undefined): string {
+  const path = (url ?? '').split('?', 1)[0]!.toLowerCase().replace(/\/+$/, '') || '/';
+  if (path.startsWith('/ofrep/v1/evaluate/flags/')) return '/ofrep/v1/evaluate/flags/:key';
+  if (path.startsWith('/api/proxy/')) return path.replace('/api/proxy/', '/api/public/proxy/');
+  return ROUTES.includes(path) ? path : 'other';
+}
+
 /**
  * Prometheus metrics of this agent, in a registry of its own. Labels carry environment ids, SDK
  * types, routes and states — never a secret, key or user.
@@ -42,6 +68,27 @@ export class MetricsService implements OnModuleInit {
     private readonly http: HttpAdapterHost,
   ) {}
 
+  /**
+   * HTTP durations, measured when the response is handed to the socket (fastify's onSend). An
+   * onResponse hook, even an empty one, waits on each response's 'finish' event and cost a fifth of
+   * polling throughput here; onSend runs inline. Children per label set avoid hashing labels.
+   */
+  private observeHttp(): void {
+    const fastify = this.http.httpAdapter.getInstance<FastifyInstance>();
+    const children = new Map<string, { observe(value: number): void }>();
+    fastify.addHook('onSend', (request, reply, payload, done) => {
+      const route = routeOf(request.url);
+      const key = `${request.method} ${route} ${reply.statusCode}`;
+      let child = children.get(key);
+      if (!child) {
+        child = this.httpDuration.labels({ method: request.method, route, status: String(reply.statusCode) });
+        children.set(key, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
+      done(null, payload);
+    });
+  }
+
   onModuleInit(): void {
     const { connections, sync, store, insights } = this;
     collectDefaultMetrics({ register: this.registry, prefix: 'featbit_agent_' });
@@ -49,12 +96,7 @@ export class MetricsService implements OnModuleInit {
       this.fanOut.observe({ sdk_type: record.type }, record.ms / 1000);
       this.pushed += record.sockets;
     });
-    const fastify = this.http.httpAdapter.getInstance<FastifyInstance>();
-    fastify.addHook('onResponse', (request, reply, done) => {
-      const route = request.routeOptions.url ?? 'unmatched';
-      this.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-      done();
-    });
+    this.observeHttp();
     const read = (): number => this.pushed;
     new Counter({
       name: 'featbit_agent_messages_in_total',

@@ -30,7 +30,10 @@ export class DrainService implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     const budgetMs = this.config.shutdownTimeoutSeconds * 1000;
     const started = Date.now();
-    await Promise.race([this.drain(signal, budgetMs), wait(budgetMs)]);
+    const bound = new AbortController();
+    // The bound's timer is cancelled once the drain wins, so it never holds the process open.
+    await Promise.race([this.drain(signal, budgetMs), wait(budgetMs, undefined, { signal: bound.signal }).catch(() => undefined)]);
+    bound.abort();
     this.logger.log({ msg: 'drain finished', ms: Date.now() - started, socketsLeft: this.connections.size });
   }
 
