@@ -41,7 +41,7 @@ export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', 
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
-        child.kill(process.env['BENCH_CPU_PROF'] ? 'SIGINT' : 'SIGKILL');
+        child.kill(process.env['BENCH_CPU_PROF'] ? 'SIGTERM' : 'SIGKILL');
       }),
   };
 }

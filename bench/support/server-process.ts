@@ -62,6 +62,8 @@ async function main(): Promise<void> {
       for (const socket of sockets ?? []) socket.send(frame, { binary: false });
     } else process.exit(0);
   });
+  // A clean exit writes --cpu-prof profiles (BENCH_CPU_PROF).
+  process.on('SIGTERM', () => process.exit(0));
   process.send?.({ port, ...rss() });
 }
 

@@ -5,7 +5,7 @@
  */
 import { inRollout } from './dispatch.js';
 import { valueOf, type PreparedUser } from './end-user.js';
-import { parseDotNetDouble } from './numbers.js';
+import { parseDotNetDouble, parseDotNetDoubleCached } from './numbers.js';
 
 export const IN_SEGMENT = 'User is in segment';
 export const NOT_IN_SEGMENT = 'User is not in segment';
@@ -179,13 +179,13 @@ function compileOperator(op: string | null, c: string): ((u: string) => boolean)
       if (Number.isNaN(right)) return null;
       switch (op) {
         case 'LessThan':
-          return (u) => parseDotNetDouble(u) < right;
+          return (u) => parseDotNetDoubleCached(u) < right;
         case 'LessEqualThan':
-          return (u) => parseDotNetDouble(u) <= right;
+          return (u) => parseDotNetDoubleCached(u) <= right;
         case 'BiggerThan':
-          return (u) => parseDotNetDouble(u) > right;
+          return (u) => parseDotNetDoubleCached(u) > right;
         case 'BiggerEqualThan':
-          return (u) => parseDotNetDouble(u) >= right;
+          return (u) => parseDotNetDoubleCached(u) >= right;
       }
       return null;
     }

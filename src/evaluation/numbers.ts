@@ -18,3 +18,17 @@ export function parseDotNetDouble(text: string): number {
   if (word[2]?.toLowerCase() === 'nan') return Number.NaN;
   return word[1] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
 }
+
+const parsed = new Map<string, number>();
+const PARSED_LIMIT = 10_000;
+
+/** `parseDotNetDouble` memoised: user values such as "30" meet many numeric conditions per payload. */
+export function parseDotNetDoubleCached(text: string): number {
+  let value = parsed.get(text);
+  if (value === undefined) {
+    value = parseDotNetDouble(text);
+    if (parsed.size >= PARSED_LIMIT) parsed.clear();
+    parsed.set(text, value);
+  }
+  return value;
+}

@@ -103,3 +103,37 @@ export function toOfrep(flag: CompiledFlag, result: EvalResult): OfrepSuccess | 
   if (!typed.ok) return { key: flag.key, errorCode: 'TYPE_MISMATCH', errorDetails: `variation value does not parse as ${type}` };
   return { key: flag.key, value: typed.value, reason: reasonOf(flag, result), variant: variation.id, metadata };
 }
+
+/** Per variation: its OFREP value as JSON text, or null when it does not parse as the flag's type. */
+const valueJsonCache = new WeakMap<object, string | null>();
+
+function valueJson(flag: CompiledFlag, variation: { value: string }): string | null {
+  let text = valueJsonCache.get(variation);
+  if (text === undefined) {
+    const type = typeof flag.json['variationType'] === 'string' ? (flag.json['variationType']) : 'string';
+    const typed = typedValue(type, variation.value);
+    text = typed.ok ? JSON.stringify(typed.value) : null;
+    valueJsonCache.set(variation, text);
+  }
+  return text;
+}
+
+const keyJsonCache = new WeakMap<CompiledFlag, string>();
+
+/**
+ * `toOfrep` serialised, from fragments cached per compiled flag and variation: the bulk endpoint
+ * answers every flag of an environment per request.
+ */
+export function toOfrepJson(flag: CompiledFlag, result: EvalResult): string {
+  let keyJson = keyJsonCache.get(flag);
+  if (keyJson === undefined) {
+    keyJson = JSON.stringify(flag.key);
+    keyJsonCache.set(flag, keyJson);
+  }
+  const metadata = `"metadata":{"featbitMatchReason":${result.reasonJson},"sendToExperiment":${result.sendToExperiment ? 'true' : 'false'}}`;
+  const variation = result.variation;
+  if (flag.isArchived || variation === null) return `{"key":${keyJson},"reason":"DEFAULT",${metadata}}`;
+  const value = valueJson(flag, variation);
+  if (value === null) return JSON.stringify(toOfrep(flag, result));
+  return `{"key":${keyJson},"value":${value},"reason":"${reasonOf(flag, result)}","variant":${variation.idJson},${metadata}}`;
+}

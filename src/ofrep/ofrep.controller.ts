@@ -6,7 +6,7 @@ import { authenticateSdk } from '../sdk/sdk-auth.js';
 import { UnauthorizedError } from '../common/agent.errors.js';
 import { ClientEvaluationService } from '../client/client-evaluation.service.js';
 import { prepareUser } from '../evaluation/end-user.js';
-import { contextToUser, toOfrep, type OfrepFailure } from './ofrep-mapping.js';
+import { contextToUser, toOfrep, toOfrepJson, type OfrepFailure } from './ofrep-mapping.js';
 import { INACTIVITY_DELAY_SEC, OfrepEventsService } from './ofrep-events.service.js';
 
 /** The secret from `Authorization` (plain or `Bearer`) or `X-API-Key`. */
@@ -66,11 +66,12 @@ export class OfrepController {
     const index = this.clients.index(secret.envId);
     const user = prepareUser(context.user);
     const ctx = index.context();
-    const flags = index.flags.map((flag) => toOfrep(flag, index.evaluate(flag, user, ctx)));
+    let flags = '';
+    for (const flag of index.flags) flags += (flags === '' ? '' : ',') + toOfrepJson(flag, index.evaluate(flag, user, ctx));
     const eventStreams = [
       { type: 'sse', endpoint: { requestUri: `/ofrep/v1/events?token=${this.events.tokenFor(secret.envId)}` }, inactivityDelaySec: INACTIVITY_DELAY_SEC },
     ];
-    void reply.status(200).header('content-type', 'application/json').header('etag', etag).send(JSON.stringify({ flags, eventStreams }));
+    void reply.status(200).header('content-type', 'application/json').header('etag', etag).send(`{"flags":[${flags}],"eventStreams":${JSON.stringify(eventStreams)}}`);
   }
 
   /** Server-sent change notifications for the environment the token was issued for. */
