@@ -125,10 +125,12 @@ export class MemoryData {
       for (const flag of incoming.flags) upsertInto(env.flags, flag);
       for (const segment of incoming.segments) upsertInto(env.segments, segment);
       env.recomputeVersion();
-      this.envs.set(env.envId, env);
-      for (const secret of env.secrets) if (!this.secretsByValue.has(secret.value)) this.secretsByValue.set(secret.value, secret);
-      this.dataVersionEver = Math.max(this.dataVersionEver, env.version);
       const change = pushAll ? fullChange(env) : diffEnv(before, env);
+      // Nothing differs (a reconnect's rp_full): keep the held state and its caches.
+      const kept = !change && before ? before : env;
+      this.envs.set(kept.envId, kept);
+      for (const secret of kept.secrets) if (!this.secretsByValue.has(secret.value)) this.secretsByValue.set(secret.value, secret);
+      this.dataVersionEver = Math.max(this.dataVersionEver, kept.version);
       if (change) changes.push(change);
       previous.delete(incoming.envId);
     }
@@ -188,7 +190,7 @@ function diffEnv(before: EnvState | undefined, after: EnvState): EnvChange | nul
   const removed =
     [...before.flags.keys()].some((id) => !after.flags.has(id)) ||
     [...before.segments.keys()].some((id) => !after.segments.has(id)) ||
-    before.secrets.map((s) => s.value).join() !== after.secrets.map((s) => s.value).join();
+    JSON.stringify(before.secrets) !== JSON.stringify(after.secrets);
   if (removed) return fullChange(after);
   const flags = [...after.flags.values()].filter((f) => {
     const held = before.flags.get(f.id);
@@ -198,9 +200,6 @@ function diffEnv(before: EnvState | undefined, after: EnvState): EnvChange | nul
     const held = before.segments.get(s.id);
     return !held || !sameJson(held, s);
   });
-  if (flags.length === 0 && segments.length === 0) {
-    after.generation = before.generation;
-    return null;
-  }
+  if (flags.length === 0 && segments.length === 0) return null;
   return { envId: after.envId, full: false, flags, segments };
 }

@@ -48,8 +48,13 @@ describe(MemoryData.name, () => {
     const data = new MemoryData();
     const body = parseBootstrap(sampleBootstrap());
     data.replaceAll(body, false);
+    const held = data.env(ENV_ID);
+    held?.cached('probe', () => 'kept');
     const same = data.replaceAll(parseBootstrap(sampleBootstrap()), false);
     assert.deepEqual(same.envs, []);
+    // Unchanged: the same state, caches included, keeps serving.
+    assert.equal(data.env(ENV_ID), held);
+    assert.equal(data.env(ENV_ID)?.cached('probe', () => 'rebuilt'), 'kept');
     const changedBody = sampleBootstrap();
     const first = changedBody.items[0]?.featureFlags[0];
     assert.ok(first);
