@@ -31,6 +31,8 @@ interface CommonConfig {
   tokenExpirySeconds: number;
   store: StoreOptions;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Why this mode was chosen when MODE was unset (logged at start). */
+  modeReason?: string;
 }
 
 export interface AgentModeConfig extends CommonConfig {

@@ -4,18 +4,21 @@ export type AgentMode = 'agent' | 'offline';
 export type StoreType = 'memory' | 'sqlite' | 'redis';
 export type InsightsMode = 'forward' | 'anonymize' | 'local' | 'off';
 
-/** The environment variables, after name mapping and type conversion, before validation. */
+/**
+ * The environment variables, after name mapping and type conversion, before validation.
+ * Names, types and defaults are declared once in `settings.ts`; this class holds the rules.
+ */
 export class AgentEnv {
   @IsIn(['agent', 'offline'], { message: 'MODE must be one of agent, offline (aliases: auto, manual)' })
-  mode: AgentMode = 'offline';
+  mode!: AgentMode;
 
   @IsInt({ message: 'PORT must be an integer' })
   @Min(0, { message: 'PORT must be between 0 and 65535' })
   @Max(65535, { message: 'PORT must be between 0 and 65535' })
-  port = 6100;
+  port!: number;
 
   @IsString()
-  host = '0.0.0.0';
+  host!: string;
 
   @ValidateIf((e: AgentEnv) => e.mode === 'agent')
   @IsNotEmpty({ message: 'API_KEY is required in agent mode' })
@@ -43,10 +46,10 @@ export class AgentEnv {
   dataFile?: string;
 
   @IsIn(['memory', 'sqlite', 'redis'], { message: 'STORE must be one of memory, sqlite, redis' })
-  store: StoreType = 'memory';
+  store!: StoreType;
 
   @IsNotEmpty({ message: 'SQLITE_PATH must not be blank' })
-  sqlitePath = './featbit.db';
+  sqlitePath!: string;
 
   @ValidateIf((e: AgentEnv) => e.store === 'redis')
   @IsNotEmpty({ message: 'REDIS_URL is required with STORE=redis' })
@@ -54,7 +57,7 @@ export class AgentEnv {
   redisUrl?: string;
 
   @IsString()
-  redisKeyPrefix = 'featbit-agent:';
+  redisKeyPrefix!: string;
 
   @IsOptional()
   @IsIn(['forward', 'anonymize', 'local', 'off'], { message: 'INSIGHTS_MODE must be one of forward, anonymize, local, off' })
@@ -62,37 +65,37 @@ export class AgentEnv {
 
   @IsInt({ message: 'TOKEN_EXPIRY_SECONDS must be an integer' })
   @Min(1, { message: 'TOKEN_EXPIRY_SECONDS must be at least 1' })
-  tokenExpirySeconds = 30;
+  tokenExpirySeconds!: number;
 
   @IsInt({ message: 'INSIGHTS_MAX_QUEUE must be an integer' })
   @Min(1, { message: 'INSIGHTS_MAX_QUEUE must be at least 1' })
-  insightsMaxQueue = 100_000;
+  insightsMaxQueue!: number;
 
   @ValidateIf((e: AgentEnv) => e.insightsMode === 'anonymize')
   @IsNotEmpty({ message: 'INSIGHTS_HASH_KEY is required with INSIGHTS_MODE=anonymize' })
   insightsHashKey?: string;
 
   @IsString()
-  insightsKeepProperties = '';
+  insightsKeepProperties!: string;
 
   @IsNotEmpty({ message: 'INSIGHTS_DIR must not be blank' })
-  insightsDir = './insights';
+  insightsDir!: string;
 
   @IsInt({ message: 'INSIGHTS_RETENTION_DAYS must be an integer' })
   @Min(1, { message: 'INSIGHTS_RETENTION_DAYS must be at least 1' })
-  insightsRetentionDays = 30;
+  insightsRetentionDays!: number;
 
   @IsBoolean({ message: 'STATUS_PAGE must be true or false' })
-  statusPage = true;
+  statusPage!: boolean;
 
   @IsInt({ message: 'SHUTDOWN_TIMEOUT_SECONDS must be an integer' })
   @Min(1, { message: 'SHUTDOWN_TIMEOUT_SECONDS must be at least 1' })
-  shutdownTimeoutSeconds = 25;
+  shutdownTimeoutSeconds!: number;
 
   @IsInt({ message: 'LEADER_LEASE_SECONDS must be an integer' })
   @Min(1, { message: 'LEADER_LEASE_SECONDS must be at least 1' })
-  leaderLeaseSeconds = 10;
+  leaderLeaseSeconds!: number;
 
   @IsIn(['debug', 'info', 'warn', 'error'], { message: 'LOG_LEVEL must be one of debug, info, warn, error' })
-  logLevel: 'debug' | 'info' | 'warn' | 'error' = 'info';
+  logLevel!: 'debug' | 'info' | 'warn' | 'error';
 }

@@ -2,77 +2,97 @@ import { hostname } from 'node:os';
 import { createHash, randomUUID } from 'node:crypto';
 import { validateSync } from 'class-validator';
 import { AgentEnv, type InsightsMode } from './agent-env.js';
+import { SETTINGS, namesOf, type Setting } from './settings.js';
 import type { AgentConfig, InsightsOptions } from './agent-config.js';
 import { ConfigError } from './config.errors.js';
 import type { StoreOptions } from '../store/flag-store.js';
 
-/** Our variable names and the C# agent's, matched case-insensitively. First name found wins. */
-const NAMES: Record<string, string[]> = {
-  mode: ['MODE'],
-  port: ['PORT'],
-  host: ['HOST'],
-  apiKey: ['API_KEY', 'APIKEY'],
-  agentId: ['AGENT_ID', 'AGENTID'],
-  streamingUri: ['STREAMING_URI', 'STREAMINGURI'],
-  eventUri: ['EVENT_URI', 'EVENTURI'],
-  forwardEvents: ['FORWARD_EVENTS', 'FORWARDEVENTS'],
-  dataFile: ['DATA_FILE'],
-  store: ['STORE'],
-  sqlitePath: ['SQLITE_PATH'],
-  redisUrl: ['REDIS_URL'],
-  redisKeyPrefix: ['REDIS_KEY_PREFIX'],
-  insightsMode: ['INSIGHTS_MODE'],
-  tokenExpirySeconds: ['TOKEN_EXPIRY_SECONDS', 'STREAMING__TOKENEXPIRYSECONDS'],
-  logLevel: ['LOG_LEVEL'],
-  leaderLeaseSeconds: ['LEADER_LEASE_SECONDS'],
-  insightsMaxQueue: ['INSIGHTS_MAX_QUEUE'],
-  insightsHashKey: ['INSIGHTS_HASH_KEY'],
-  insightsKeepProperties: ['INSIGHTS_KEEP_PROPERTIES'],
-  insightsDir: ['INSIGHTS_DIR'],
-  insightsRetentionDays: ['INSIGHTS_RETENTION_DAYS'],
-  shutdownTimeoutSeconds: ['SHUTDOWN_TIMEOUT_SECONDS'],
-  statusPage: ['STATUS_PAGE'],
-};
-
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
 const INTEGER = /^[+-]?\d+$/;
 
-function lookup(env: Record<string, string | undefined>): (field: string) => string | undefined {
+/** Looks a setting up by any of its names, case-insensitively; blank counts as unset. */
+function lookup(env: Record<string, string | undefined>): (s: Setting) => string | undefined {
   const upper = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && !upper.has(name.toUpperCase())) upper.set(name.toUpperCase(), value);
   }
-  return (field) => {
-    for (const name of NAMES[field] ?? []) {
-      const value = upper.get(name);
-      if (value !== undefined && value.trim() !== '') return value.trim();
+  return (s) => {
+    for (const name of namesOf(s)) {
+      const raw = name === 'ASPNETCORE_URLS' ? portFromAspNetUrls(upper.get(name)) : upper.get(name);
+      if (raw !== undefined && raw.trim() !== '') return raw.trim();
     }
     return undefined;
   };
 }
 
 /** The port of ASP.NET's listen URL (`http://+:6100`), so the C# agent's compose files work. */
-function portFromAspNetUrls(env: Record<string, string | undefined>): string | undefined {
-  const urls = Object.entries(env).find(([name]) => name.toUpperCase() === 'ASPNETCORE_URLS')?.[1];
+function portFromAspNetUrls(urls: string | undefined): string | undefined {
   return urls?.match(/:(\d+)\/?(?:;|$)/)?.[1];
 }
 
-function toInt(value: string | undefined, fallback: number, problems: string[], name: string): number {
-  if (value === undefined) return fallback;
-  if (!INTEGER.test(value)) {
-    problems.push(`${name} must be an integer (got "${value}")`);
-    return fallback;
+/** Converts one variable by its declared type; a bad value is a problem and leaves the default. */
+function convert(s: Setting, value: string, problems: string[]): unknown {
+  switch (s.type) {
+    case 'integer':
+      if (INTEGER.test(value)) return Number(value);
+      problems.push(`${s.name} must be an integer (got "${value}")`);
+      return s.default;
+    case 'boolean': {
+      const lower = value.toLowerCase();
+      if (lower === 'true' || lower === '1' || lower === 'yes') return true;
+      if (lower === 'false' || lower === '0' || lower === 'no') return false;
+      problems.push(`${s.name} must be true or false (got "${value}")`);
+      return s.default;
+    }
+    case 'enum':
+      return value.toLowerCase();
+    case 'string':
+    case 'url':
+      return value;
   }
-  return Number(value);
 }
 
-function toBool(value: string | undefined, problems: string[], name: string): boolean | undefined {
-  if (value === undefined) return undefined;
-  const lower = value.toLowerCase();
-  if (lower === 'true' || lower === '1' || lower === 'yes') return true;
-  if (lower === 'false' || lower === '0' || lower === 'no') return false;
-  problems.push(`${name} must be true or false (got "${value}")`);
-  return undefined;
+/** Kubernetes injects `<SERVICE>_PORT`, `<SERVICE>_SERVICE_HOST`, … for every Service; those are not typos. */
+const KUBERNETES_SERVICE_VARIABLE = /_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_\w+)?)?)$/;
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+export interface UnknownSetting {
+  variable: string;
+  suggestion: string;
+}
+
+/**
+ * Variables that look like one of ours but are not (`STREAMING_URL`, `REDIS_PASWORD`): a typo the
+ * agent would otherwise ignore in silence. Close means within 1 edit for short names, 2 for longer.
+ */
+export function findUnknownSettings(env: Record<string, string | undefined>): UnknownSetting[] {
+  const known = new Map<string, string>();
+  for (const s of SETTINGS as readonly Setting[]) for (const name of namesOf(s)) known.set(name.replaceAll('_', ''), s.name);
+  const found: UnknownSetting[] = [];
+  for (const variable of Object.keys(env)) {
+    const upper = variable.toUpperCase();
+    const squashed = upper.replaceAll('_', '');
+    if (known.has(squashed) && (SETTINGS as readonly Setting[]).some((s) => namesOf(s).includes(upper))) continue;
+    if (KUBERNETES_SERVICE_VARIABLE.test(upper)) continue;
+    let best: { name: string; distance: number } | undefined;
+    for (const [name, ours] of known) {
+      const distance = editDistance(squashed, name);
+      if (distance <= (name.length >= 8 ? 2 : 1) && (best === undefined || distance < best.distance)) best = { name: ours, distance };
+    }
+    if (best !== undefined) found.push({ variable, suggestion: best.name });
+  }
+  return found;
 }
 
 /** A stable id for this host when AGENT_ID is unset: the host name plus a short hash of it. */
@@ -89,37 +109,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const get = lookup(env);
   const problems: string[] = [];
   const raw = new AgentEnv();
-  const mode = get('mode')?.toLowerCase();
-  if (mode !== undefined) raw.mode = (MODE_ALIASES[mode] ?? mode) as AgentEnv['mode'];
-  raw.port = toInt(get('port') ?? portFromAspNetUrls(env), raw.port, problems, 'PORT');
-  raw.host = get('host') ?? raw.host;
-  raw.apiKey = get('apiKey');
-  raw.agentId = get('agentId');
-  raw.streamingUri = get('streamingUri');
-  raw.eventUri = get('eventUri');
-  raw.forwardEvents = toBool(get('forwardEvents'), problems, 'FORWARD_EVENTS');
-  raw.dataFile = get('dataFile');
-  raw.store = (get('store')?.toLowerCase() ?? raw.store) as AgentEnv['store'];
-  raw.sqlitePath = get('sqlitePath') ?? raw.sqlitePath;
-  raw.redisUrl = get('redisUrl');
-  raw.redisKeyPrefix = get('redisKeyPrefix') ?? raw.redisKeyPrefix;
-  raw.insightsMode = get('insightsMode')?.toLowerCase() as InsightsMode | undefined;
-  raw.tokenExpirySeconds = toInt(get('tokenExpirySeconds'), raw.tokenExpirySeconds, problems, 'TOKEN_EXPIRY_SECONDS');
-  raw.logLevel = (get('logLevel')?.toLowerCase() ?? raw.logLevel) as AgentEnv['logLevel'];
-  raw.leaderLeaseSeconds = toInt(get('leaderLeaseSeconds'), raw.leaderLeaseSeconds, problems, 'LEADER_LEASE_SECONDS');
-  raw.insightsMaxQueue = toInt(get('insightsMaxQueue'), raw.insightsMaxQueue, problems, 'INSIGHTS_MAX_QUEUE');
-  raw.insightsHashKey = get('insightsHashKey');
-  raw.insightsKeepProperties = get('insightsKeepProperties') ?? raw.insightsKeepProperties;
-  raw.insightsDir = get('insightsDir') ?? raw.insightsDir;
-  raw.statusPage = toBool(get('statusPage'), problems, 'STATUS_PAGE') ?? raw.statusPage;
-  raw.shutdownTimeoutSeconds = toInt(get('shutdownTimeoutSeconds'), raw.shutdownTimeoutSeconds, problems, 'SHUTDOWN_TIMEOUT_SECONDS');
-  raw.insightsRetentionDays = toInt(get('insightsRetentionDays'), raw.insightsRetentionDays, problems, 'INSIGHTS_RETENTION_DAYS');
+  const fields = raw as unknown as Record<string, unknown>;
+  for (const s of SETTINGS as readonly Setting[]) {
+    const value = get(s);
+    fields[s.field] = value === undefined ? s.default : convert(s, value, problems);
+  }
+  // The C# agent's Mode defaults to auto: FeatBit's address (or its key without a data file) means agent mode.
+  let modeReason = 'MODE';
+  if (raw.mode === undefined) {
+    raw.mode = raw.streamingUri !== undefined || (raw.apiKey !== undefined && raw.dataFile === undefined) ? 'agent' : 'offline';
+    modeReason =
+      raw.mode === 'offline' ? 'default' : raw.streamingUri !== undefined ? 'STREAMING_URI is set and MODE is not' : 'API_KEY is set without DATA_FILE and MODE is not';
+  } else {
+    raw.mode = (MODE_ALIASES[raw.mode] ?? raw.mode) as AgentEnv['mode'];
+  }
 
   for (const error of validateSync(raw)) problems.push(...Object.values(error.constraints ?? {}));
   if ((raw.insightsMode === 'forward' || raw.insightsMode === 'anonymize') && raw.eventUri === undefined) {
     problems.push(`INSIGHTS_MODE=${raw.insightsMode} needs EVENT_URI`);
   }
   if (raw.mode === 'agent' && raw.dataFile !== undefined) problems.push('DATA_FILE is for offline mode only');
+  if (raw.forwardEvents === true && raw.eventUri === undefined) problems.push('FORWARD_EVENTS=true needs EVENT_URI (where FeatBit receives insights)');
+  if (modeReason !== 'MODE' && modeReason !== 'default' && raw.streamingUri === undefined) {
+    problems.push(`agent mode was chosen because ${modeReason}; set STREAMING_URI, or MODE=offline to serve a data file or bootstrap pushes`);
+  }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
   const agentId = raw.agentId ?? defaultAgentId();
@@ -153,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tokenExpirySeconds: raw.tokenExpirySeconds,
     store,
     logLevel: raw.logLevel,
+    modeReason,
   };
   if (raw.mode === 'agent') {
     return { ...common, mode: 'agent', apiKey: raw.apiKey ?? '', streamingUri: new URL(raw.streamingUri ?? '') };

@@ -1,0 +1,109 @@
+/**
+ * The one declaration of every setting the agent reads: its variable name, the C# agent's name for it,
+ * its type, its default and what it does. `loadConfig` reads the environment through this table,
+ * `--help` prints it, the README's configuration table is generated from it, and a test checks the
+ * Helm chart's ConfigMap and Secret keys against it. Validation rules live on `AgentEnv`.
+ */
+export type SettingType = 'string' | 'integer' | 'boolean' | 'enum' | 'url';
+
+export interface Setting {
+  /** The `AgentEnv` field it fills. */
+  readonly field: string;
+  /** Our variable name (matched case-insensitively). */
+  readonly name: string;
+  /** Other accepted names, the C# agent's first; matched case-insensitively, after `name`. */
+  readonly aliases?: readonly string[];
+  readonly type: SettingType;
+  /** Allowed values of an `enum` (lower case; input is lower-cased). */
+  readonly values?: readonly string[];
+  /** The value used when the variable is unset; `undefined` means unset stays unset. */
+  readonly default?: string | number | boolean;
+  /** How the default reads in docs when it is computed rather than a constant. */
+  readonly defaultText?: string;
+  readonly description: string;
+  /** Never printed; kept in a Kubernetes Secret by the chart. */
+  readonly secret?: boolean;
+}
+
+export const SETTINGS = [
+  { field: 'mode', name: 'MODE', aliases: ['Mode'], type: 'enum', values: ['agent', 'offline', 'auto', 'manual'],
+    defaultText: '`agent` when `STREAMING_URI` is set (or `API_KEY` without `DATA_FILE`), else `offline`',
+    description: '`agent` syncs from FeatBit, `offline` serves a data file or bootstrap pushes; the C# names `auto` and `manual` are accepted' },
+  { field: 'port', name: 'PORT', aliases: ['ASPNETCORE_URLS'], type: 'integer', default: 6100,
+    description: 'HTTP and WebSocket port (from `ASPNETCORE_URLS` its port part is taken)' },
+  { field: 'host', name: 'HOST', type: 'string', default: '0.0.0.0', description: 'address to listen on' },
+  { field: 'apiKey', name: 'API_KEY', aliases: ['ApiKey'], type: 'string', secret: true,
+    description: 'relay proxy key (`rp-…`): authenticates to FeatBit in agent mode and guards the admin API (unset: admin API answers 401)' },
+  { field: 'agentId', name: 'AGENT_ID', aliases: ['AgentId'], type: 'string', defaultText: 'from the host name',
+    description: 'id this agent registers with FeatBit' },
+  { field: 'streamingUri', name: 'STREAMING_URI', aliases: ['StreamingUri'], type: 'url',
+    description: 'FeatBit evaluation server, `ws://` or `wss://` (agent mode; a path prefix is kept)' },
+  { field: 'eventUri', name: 'EVENT_URI', aliases: ['EventUri'], type: 'url',
+    description: 'FeatBit evaluation server for insights, `http://` or `https://`' },
+  { field: 'forwardEvents', name: 'FORWARD_EVENTS', aliases: ['ForwardEvents'], type: 'boolean',
+    description: '`false` discards insights; `true` requires `EVENT_URI`' },
+  { field: 'dataFile', name: 'DATA_FILE', type: 'string',
+    description: 'offline mode: JSON dump loaded at start (a bootstrap body or a legacy v1 array)' },
+  { field: 'store', name: 'STORE', type: 'enum', values: ['memory', 'sqlite', 'redis'], default: 'memory',
+    description: 'where flag data is kept: `memory`, `sqlite` (survives restarts) or `redis` (shared by pods)' },
+  { field: 'sqlitePath', name: 'SQLITE_PATH', type: 'string', default: './featbit.db', description: 'SQLite file (`STORE=sqlite`)' },
+  { field: 'redisUrl', name: 'REDIS_URL', type: 'url', secret: true, description: 'Redis server, `redis://` or `rediss://` (`STORE=redis`)' },
+  { field: 'redisKeyPrefix', name: 'REDIS_KEY_PREFIX', type: 'string', default: 'featbit-agent:', description: 'prefix of every Redis key and channel' },
+  { field: 'leaderLeaseSeconds', name: 'LEADER_LEASE_SECONDS', type: 'integer', default: 10,
+    description: 'Redis: leader lease; a dead leader is replaced within this time' },
+  { field: 'insightsMode', name: 'INSIGHTS_MODE', type: 'enum', values: ['forward', 'anonymize', 'local', 'off'],
+    defaultText: '`forward` when `EVENT_URI` is set, else `off`', description: '`forward`, `anonymize`, `local` or `off` (see Insights)' },
+  { field: 'insightsHashKey', name: 'INSIGHTS_HASH_KEY', type: 'string', secret: true, description: '`anonymize`: HMAC key for user keys and names (required there)' },
+  { field: 'insightsKeepProperties', name: 'INSIGHTS_KEEP_PROPERTIES', type: 'string', default: '',
+    description: '`anonymize`: comma-separated custom properties that may leave the agent' },
+  { field: 'insightsMaxQueue', name: 'INSIGHTS_MAX_QUEUE', type: 'integer', default: 100_000, description: 'insight queue bound, in events' },
+  { field: 'insightsDir', name: 'INSIGHTS_DIR', type: 'string', default: './insights', description: '`local` with the memory store: where NDJSON files are kept' },
+  { field: 'insightsRetentionDays', name: 'INSIGHTS_RETENTION_DAYS', type: 'integer', default: 30, description: '`local`: how long insights are kept' },
+  { field: 'tokenExpirySeconds', name: 'TOKEN_EXPIRY_SECONDS', aliases: ['Streaming__TokenExpirySeconds'], type: 'integer', default: 30,
+    description: 'accepted age of SDK streaming tokens' },
+  { field: 'logLevel', name: 'LOG_LEVEL', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'log level' },
+  { field: 'shutdownTimeoutSeconds', name: 'SHUTDOWN_TIMEOUT_SECONDS', type: 'integer', default: 25, description: 'bound of the graceful drain on SIGTERM' },
+  { field: 'statusPage', name: 'STATUS_PAGE', type: 'boolean', default: true, description: 'serve the operator status page at `/`' },
+] as const satisfies readonly Setting[];
+
+export type SettingName = (typeof SETTINGS)[number]['name'];
+
+/** The declaration of one setting, by variable name. */
+export function setting(name: SettingName): Setting {
+  const found = SETTINGS.find((s) => s.name === name);
+  if (found === undefined) throw new Error(`unknown setting ${name}`);
+  return found;
+}
+
+/** Every name a setting answers to, upper-cased: ours and the aliases. */
+export function namesOf(s: Setting): string[] {
+  return [s.name, ...(s.aliases ?? [])].map((n) => n.toUpperCase());
+}
+
+function defaultOf(s: Setting): string {
+  if (s.defaultText !== undefined) return s.defaultText;
+  if (s.default === undefined || s.default === '') return '–';
+  return `\`${String(s.default)}\``;
+}
+
+/** The README's configuration table (the test keeps the README equal to it). */
+export function settingsMarkdownTable(): string {
+  const rows = SETTINGS.map((s: Setting) => {
+    const aliases = (s.aliases ?? []).map((a) => `\`${a}\``).join(', ') || '–';
+    return `| \`${s.name}\` | ${defaultOf(s)} | ${s.description} | ${aliases} |`;
+  });
+  return ['| variable | default | meaning | also read as (C# agent) |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+/** `--help`: every setting with its type, default and meaning. */
+export function settingsHelp(): string {
+  const lines = ['Settings are read from environment variables (names are case-insensitive):', ''];
+  for (const s of SETTINGS as readonly Setting[]) {
+    const type = s.type === 'enum' ? (s.values ?? []).join('|') : s.type;
+    const aliases = s.aliases && s.aliases.length > 0 ? ` (also ${s.aliases.join(', ')})` : '';
+    lines.push(`  ${s.name}${aliases}`);
+    lines.push(`      ${type}; default ${defaultOf(s).replaceAll('`', '')}${s.secret ? '; secret' : ''}`);
+    lines.push(`      ${s.description.replaceAll('`', '')}`);
+  }
+  return lines.join('\n');
+}
