@@ -8,16 +8,23 @@ import { SdkSocket } from '../support/sdk-socket.js';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
 import { StatusPageController } from '../../src/status/status-page.controller.js';
 
-/** Debian's chromium, as .ci/run installs it. The flags keep it off this machine's closed network. */
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** The flags keep the browser off this machine's closed network. */
+const FLAGS = ['--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** A browser from npm (@sparticuz/chromium unpacks its own build), or CHROMIUM_PATH's when set. */
+async function launchChromium(): Promise<Browser> {
+  const own = process.env['CHROMIUM_PATH'];
+  if (own !== undefined) return chromium.launch({ executablePath: own, args: ['--headless', '--no-sandbox', '--disable-gpu', ...FLAGS] });
+  const packaged = (await import('@sparticuz/chromium')).default;
+  return chromium.launch({ executablePath: await packaged.executablePath(), args: [...packaged.args, ...FLAGS] });
+}
 
 describe(StatusPageController.name, () => {
   let agent: RunningAgent;
   let browser: Browser;
   before(async () => {
     agent = await startAgent();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser.close();

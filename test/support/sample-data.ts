@@ -24,9 +24,9 @@ export function sampleBootstrap(): BootstrapBody {
   return JSON.parse(readFileSync(SAMPLE_DATA_FILE, 'utf8')) as BootstrapBody;
 }
 
-/** The shared example expectations (evaluation.md §11). */
+/** The example expectations of evaluation.md §11, copied into test/fixtures. */
 export function exampleExpectations(): {
   cases: { flagKey: string; user: { keyId: string; name?: string; customizedProperties?: { name: string; value: string }[] }; variation: string; matchReason: string; sendToExperiment: boolean }[];
 } {
-  return JSON.parse(readFileSync(join(process.cwd(), '..', 'shared', 'data', 'example-expectations.json'), 'utf8')) as ReturnType<typeof exampleExpectations>;
+  return JSON.parse(readFileSync(join(process.cwd(), 'test', 'fixtures', 'example-expectations.json'), 'utf8')) as ReturnType<typeof exampleExpectations>;
 }

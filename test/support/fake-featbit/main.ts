@@ -3,12 +3,11 @@
  * with MODE=agent STREAMING_URI=ws://localhost:5100 API_KEY=<the key printed here>.
  * Env: PORT (5100), RELAY_PROXY_KEY, FLIP_EVERY_SECONDS (0 = never) toggles `dark-mode`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_RELAY_PROXY_KEY, FakeFeatBitServer, type BootstrapLike, type InsightRecord, type StatusReport } from './fake-featbit-server.js';
 
-const sample = join(process.cwd(), 'data', 'sample-bootstrap.json');
-const dataFile = existsSync(sample) ? sample : join(process.cwd(), '..', 'shared', 'data', 'example-bootstrap.json');
+const dataFile = join(process.cwd(), 'data', 'sample-bootstrap.json');
 const data = JSON.parse(readFileSync(dataFile, 'utf8')) as BootstrapLike;
 const relayProxyKey = process.env['RELAY_PROXY_KEY'] ?? DEFAULT_RELAY_PROXY_KEY;
 const fake = await FakeFeatBitServer.start({ port: Number(process.env['PORT'] ?? 5100), relayProxyKey, data });
