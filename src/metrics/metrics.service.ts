@@ -7,6 +7,9 @@ import { ConnectionRegistry } from '../streaming/connection-registry.js';
 import { PushService } from '../streaming/push.service.js';
 import { SyncStatusService, type SyncState } from '../status/sync-status.service.js';
 import { InsightsService } from '../insights/insights.service.js';
+import { agentVersion } from '../common/version.js';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentConfig } from '../config/agent-config.js';
 
 const STATES: SyncState[] = ['None', 'Starting', 'Stable', 'Interrupted', 'Stopped'];
 
@@ -66,6 +69,7 @@ export class MetricsService implements OnModuleInit {
     private readonly insights: InsightsService,
     @Inject(FLAG_STORE) private readonly store: FlagStore,
     private readonly http: HttpAdapterHost,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
   ) {}
 
   /**
@@ -90,8 +94,32 @@ export class MetricsService implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    const { connections, sync, store, insights } = this;
-    collectDefaultMetrics({ register: this.registry, prefix: 'featbit_agent_' });
+    const { connections, sync, store, insights, config } = this;
+    // Standard names (process_*, nodejs_*), so stock Node.js dashboards work unchanged.
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'featbit_agent_build_info',
+      help: 'Always 1; the labels say which agent this is',
+      labelNames: ['version', 'node_version', 'mode', 'store', 'insights_mode'],
+      registers: [this.registry],
+    }).set({ version: agentVersion(), node_version: process.version, mode: this.config.mode, store: this.config.store.type, insights_mode: this.config.insightsMode }, 1);
+    new Gauge({
+      name: 'featbit_agent_leader',
+      help: '1 while this process syncs upstream for its cluster (or alone), 0 while it follows',
+      registers: [this.registry],
+      collect() {
+        this.set(sync.role === 'follower' || config.mode !== 'agent' ? 0 : 1);
+      },
+    });
+    new Counter({
+      name: 'featbit_agent_upstream_reconnects_total',
+      help: 'Upstream connections to FeatBit that closed and were retried',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(sync.reconnects);
+      },
+    });
     this.pushes.onFanOut((record) => {
       this.fanOut.observe({ sdk_type: record.type }, record.ms / 1000);
       this.pushed += record.sockets;

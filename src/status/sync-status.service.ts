@@ -21,6 +21,8 @@ export class SyncStatusService {
   registration: RegistrationState = 'not-needed';
   /** Agent mode with a shared store: whether this process syncs upstream or follows the one that does. */
   role: 'leader' | 'follower' | 'standalone' = 'standalone';
+  /** Upstream connections that closed and were retried (a monotonic total for metrics). */
+  reconnects = 0;
 
   dataReceived(at = new Date(), fromUpstream = false): void {
     this.lastDataAt = at;

@@ -184,6 +184,7 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
       if (outcome.synced) attempt = 0;
       this.status.state = 'Interrupted';
       this.status.problem = 'unreachable';
+      this.status.reconnects++;
       const delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
       this.logger.warn({ msg: 'upstream connection closed, reconnecting', code: outcome.code, reason: outcome.reason, retryInMs: delay });
       await sleep(delay, signal);

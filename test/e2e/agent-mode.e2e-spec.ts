@@ -146,6 +146,9 @@ describe(UpstreamSyncService.name, () => {
       await next;
     }
     assert.ok(fake.connections >= 4);
+    const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+    assert.ok(Number(/^featbit_agent_upstream_reconnects_total (\d+)$/m.exec(metrics)?.[1]) >= 3, 'reconnects counted');
+    assert.match(metrics, /^featbit_agent_leader 1$/m);
     // Pings flow every interval and are answered.
     await eventually(() => fake.received.some((m) => m['messageType'] === 'ping'));
   });

@@ -53,6 +53,13 @@ describe(MetricsService.name, () => {
     assert.equal(value(text, 'featbit_agent_store_up'), 1);
     assert.equal(value(text, 'featbit_agent_sync_state{state="None"}'), 1);
     assert.ok(value(text, 'featbit_agent_data_version') > 0);
+    assert.match(text, /^featbit_agent_build_info\{version="\d+\.\d+\.\d+[^"]*",node_version="v\d+[^"]*",mode="offline",store="memory",insights_mode="off"\} 1$/m);
+    assert.equal(value(text, 'featbit_agent_leader'), 0);
+    assert.equal(value(text, 'featbit_agent_upstream_reconnects_total'), 0);
+    // Node.js and process metrics under their standard names, as stock dashboards expect.
+    for (const series of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+      assert.ok(Number.isFinite(value(text, series)), `no ${series}`);
+    }
     for (const secret of [SERVER_SECRET, CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET.slice(0, 12)]) assert.ok(!text.includes(secret), 'a secret in the metrics');
     client.close();
   });
