@@ -32,7 +32,7 @@ export function errorDetail(error: unknown): ErrorDetail {
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
     if (typeof current !== 'object') {
-      messages.push(String(current));
+      messages.push(String(current as string | number | bigint | boolean | symbol));
       break;
     }
     const e = current as Detailed;
