@@ -31,8 +31,12 @@ export function errorDetail(error: unknown): ErrorDetail {
   const detail: ErrorDetail = { err: '' };
   let current: unknown = error;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
+    if (typeof current === 'string') {
+      messages.push(current);
+      break;
+    }
     if (typeof current !== 'object') {
-      messages.push(String(current as string | number | bigint | boolean | symbol));
+      messages.push(typeof current === 'number' || typeof current === 'boolean' || typeof current === 'bigint' ? current.toString() : typeof current);
       break;
     }
     const e = current as Detailed;
@@ -45,6 +49,6 @@ export function errorDetail(error: unknown): ErrorDetail {
     else if (typeof e.address === 'string') detail.hostname = e.address;
     current = e.cause ?? (Array.isArray(e.errors) ? (e.errors as unknown[])[0] : undefined);
   }
-  detail.err = messages.join(': ') || String(error);
+  detail.err = messages.join(': ') || 'unknown error';
   return detail;
 }
