@@ -189,6 +189,15 @@ export class MetricsService implements OnModuleInit {
         this.set(await insights.queue.depth().catch(() => -1));
       },
     });
+    new Counter({
+      name: 'featbit_agent_upstream_items_skipped_total',
+      help: 'Invalid flags, segments and secrets received from FeatBit and left out (the rest of each message was applied)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(sync.upstreamItemsSkipped);
+      },
+    });
     const totals: [string, string, () => number][] = [
       ['featbit_agent_insights_accepted_total', 'Insights accepted from SDKs', () => insights.accepted],
       ['featbit_agent_insights_forwarded_total', 'Insights delivered to FeatBit', () => insights.forwarder?.stats.forwarded ?? 0],

@@ -43,6 +43,11 @@ export class AgentStatusService {
     return this.config.store.type;
   }
 
+  /** Invalid items FeatBit sent that were skipped, since start. */
+  get upstreamItemsSkipped(): number {
+    return this.sync.upstreamItemsSkipped;
+  }
+
   async status(): Promise<AgentStatus> {
     const storeHealthy = await this.store.ping().then(
       () => true,

@@ -41,6 +41,7 @@ export class StatusPageController {
       lastSyncedAt: s.lastSyncedAt,
       registration: s.registration,
       upstreamProblem: s.upstreamProblem,
+      upstreamItemsSkipped: this.status.upstreamItemsSkipped,
       dataVersion: s.dataVersion,
       dataAgeSeconds: s.dataAgeSeconds,
       connections: this.connections.counts(),

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 export type SyncState = 'None' | 'Starting' | 'Stable' | 'Interrupted' | 'Stopped';
 
 /** Why the upstream link is not working, when it is not (shown in status and readiness). */
-export type UpstreamProblem = 'unauthorized' | 'unreachable' | null;
+export type UpstreamProblem = 'unauthorized' | 'unreachable' | 'payload-too-large' | null;
 
 /** Registration with FeatBit (protocol §6.3). `licence-quota`: FeatBit answered 403. */
 export type RegistrationState = 'not-needed' | 'pending' | 'registered' | 'unauthorized' | 'licence-quota';
@@ -21,6 +21,8 @@ export class SyncStatusService {
   registration: RegistrationState = 'not-needed';
   /** Agent mode with a shared store: whether this process syncs upstream or follows the one that does. */
   role: 'leader' | 'follower' | 'standalone' = 'standalone';
+  /** Invalid flags, segments and secrets FeatBit sent that were left out (the rest was applied). */
+  upstreamItemsSkipped = 0;
 
   dataReceived(at = new Date(), fromUpstream = false): void {
     this.lastDataAt = at;
