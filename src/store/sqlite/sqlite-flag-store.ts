@@ -118,11 +118,16 @@ export class SqliteFlagStore implements FlagStore {
     return openSqliteFile(path);
   }
 
+  /**
+   * Memory and listeners first, together, so polling and streaming SDKs never disagree; then the
+   * file, inside the same serialised step (the promise resolves once the file has it or is marked
+   * behind).
+   */
   replaceAll(data: DataSet, options: { pushAll: boolean }): Promise<DataChange> {
     return this.serialised(async () => {
       const change = this.data.replaceAll(data, options.pushAll);
-      await this.persist({ full: true, items: [] });
       this.listeners.emit(change);
+      await this.persist({ full: true, items: [] });
       return change;
     });
   }
@@ -130,9 +135,9 @@ export class SqliteFlagStore implements FlagStore {
   applyPatch(items: StoreItem[]): Promise<DataChange> {
     return this.serialised(async () => {
       const change = this.data.applyPatch(items);
+      this.listeners.emit(change);
       const stored = change.envs.flatMap((env) => [...env.flags, ...env.segments]);
       if (stored.length > 0) await this.persist({ full: false, items: stored });
-      this.listeners.emit(change);
       return change;
     });
   }
