@@ -6,9 +6,10 @@ import { ItemEntity, MetaEntity, SQLITE_MIGRATIONS, SecretEntity, type SecretRow
 
 /**
  * How long a connection waits for the other connection's write transaction before SQLITE_BUSY.
- * A full replace of a large workspace holds the write lock for a second or two at most.
+ * Writing a whole 20 MB data set into an empty file took 3.5 s on a loaded 2-core machine; later
+ * full replaces write only what changed.
  */
-export const BUSY_TIMEOUT_MS = 10_000;
+export const BUSY_TIMEOUT_MS = 30_000;
 
 /** The files SQLite keeps beside the database in WAL mode. */
 const SIDE_FILES = ['-wal', '-shm', '-journal'];

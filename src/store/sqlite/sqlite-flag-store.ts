@@ -5,7 +5,7 @@ import type { DataSet, StoreItem } from '../data-set.js';
 import type { FlagStore, PersistenceStatus } from '../flag-store.js';
 import { SOLE_LEADER } from '../leadership.js';
 import { ChangeListeners } from '../change-listeners.js';
-import { MemoryData, type DataChange } from '../memory-data.js';
+import { MemoryData, type DataChange, type EnvChange } from '../memory-data.js';
 import { StoreUnavailableError } from '../../common/agent.errors.js';
 import { ItemEntity, SecretEntity, type ItemRow, type SecretRow } from './sqlite.schema.js';
 import { moveAside, openInMemory, openSqliteFile, problemOf, sqliteCode, worthMovingAside, type SqliteConnections } from './sqlite-file.js';
@@ -125,9 +125,12 @@ export class SqliteFlagStore implements FlagStore {
    */
   replaceAll(data: DataSet, options: { pushAll: boolean }): Promise<DataChange> {
     return this.serialised(async () => {
+      const wasPopulated = this.data.isPopulated;
       const change = this.data.replaceAll(data, options.pushAll);
       this.listeners.emit(change);
-      await this.persist({ full: true, items: [] });
+      // An rp_full after a reconnect usually changes nothing: the file already matches memory then,
+      // and a rewrite would only hold the write lock against the insights.
+      if (change.envs.length > 0 || !wasPopulated) await this.persist({ full: true, envs: change.envs, items: [] });
       return change;
     });
   }
@@ -137,7 +140,7 @@ export class SqliteFlagStore implements FlagStore {
       const change = this.data.applyPatch(items);
       this.listeners.emit(change);
       const stored = change.envs.flatMap((env) => [...env.flags, ...env.segments]);
-      if (stored.length > 0) await this.persist({ full: false, items: stored });
+      if (stored.length > 0) await this.persist({ full: false, envs: [], items: stored });
       return change;
     });
   }
@@ -169,14 +172,16 @@ export class SqliteFlagStore implements FlagStore {
    * Brings the file up to date with memory (which already holds the change). A failure never
    * reaches the caller: memory serves the newest data and the write is retried.
    */
-  private async persist(change: { full: boolean; items: StoreItem[] }): Promise<void> {
+  private async persist(change: { full: boolean; envs: EnvChange[]; items: StoreItem[] }): Promise<void> {
     if (this.pending && !change.full) {
       // The file is behind already: the retry writes these too.
       for (const item of change.items) this.pending.items.set(identity(item), item);
       return;
     }
     try {
-      if (change.full) await this.writeAll(this.data.snapshot());
+      // Behind already: only a complete rewrite is sure to match memory.
+      if (this.pending) await this.writeAll(this.data.snapshot());
+      else if (change.full) await this.writeEnvs(change.envs);
       else await this.writeItems(change.items);
       if (this.pending) this.recovered();
     } catch (error) {
@@ -232,25 +237,37 @@ export class SqliteFlagStore implements FlagStore {
     return this.transaction(async (manager) => {
       await manager.clear(ItemEntity);
       await manager.clear(SecretEntity);
-      let position = 0;
-      const secretRows: SecretRow[] = [];
-      const itemRows: ItemRow[] = [];
-      for (const env of data.envs) {
-        for (const s of env.secrets) secretRows.push({ value: s.value, envId: s.envId, type: s.type, projectKey: s.projectKey, envKey: s.envKey, position: position++ });
-        for (const item of [...env.flags, ...env.segments]) itemRows.push(toRow(item));
+      await insertChunked(manager, SecretEntity, secretRowsOf(data));
+      await insertChunked(manager, ItemEntity, dedupe(data.envs.flatMap((env) => [...env.flags, ...env.segments]).map(toRow)));
+      await markPopulated(manager);
+    });
+  }
+
+  /**
+   * What a full replace changed (MemoryData reports it exactly): environments with removals or
+   * new secrets are rewritten, the others get their changed items upserted; the secrets table,
+   * small, is always rewritten.
+   */
+  private writeEnvs(envs: EnvChange[]): Promise<void> {
+    const snapshot = this.data.snapshot();
+    return this.transaction(async (manager) => {
+      await manager.clear(SecretEntity);
+      await insertChunked(manager, SecretEntity, secretRowsOf(snapshot));
+      for (const env of envs) {
+        if (!env.full) {
+          await upsertChunked(manager, [...env.flags, ...env.segments].map(toRow));
+          continue;
+        }
+        await manager.query('DELETE FROM items WHERE env_id = ?', [env.envId]);
+        const held = this.data.env(env.envId);
+        if (held) await insertChunked(manager, ItemEntity, [...held.flags.values(), ...held.segments.values()].map(toRow));
       }
-      // A secret value appears once (first wins, as in memory).
-      const unique = [...new Map(secretRows.map((r) => [r.value, r])).values()];
-      await insertChunked(manager, SecretEntity, unique);
-      await insertChunked(manager, ItemEntity, dedupe(itemRows));
-      await manager.query('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', ['populated', new Date().toISOString()]);
+      await markPopulated(manager);
     });
   }
 
   private writeItems(items: StoreItem[]): Promise<void> {
-    return this.transaction(async (manager) => {
-      await manager.upsert(ItemEntity, dedupe(items.map(toRow)), ['kind', 'envId', 'id']);
-    });
+    return this.transaction((manager) => upsertChunked(manager, items.map(toRow)));
   }
 
   /**
@@ -283,6 +300,29 @@ function identity(item: StoreItem): string {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Secrets in memory's order (`serves` depends on it); a value appears once, first wins as in memory. */
+function secretRowsOf(data: DataSet): SecretRow[] {
+  let position = 0;
+  const rows: SecretRow[] = [];
+  for (const env of data.envs) {
+    for (const s of env.secrets) rows.push({ value: s.value, envId: s.envId, type: s.type, projectKey: s.projectKey, envKey: s.envKey, position: position++ });
+  }
+  const seen = new Set<string>();
+  return rows.filter((r) => !seen.has(r.value) && seen.add(r.value));
+}
+
+function markPopulated(manager: EntityManager): Promise<unknown> {
+  return manager.query('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', ['populated', new Date().toISOString()]);
+}
+
+/** Upserts in statements of INSERT_CHUNK rows (one statement would pass SQLite's bound-variable limit). */
+async function upsertChunked(manager: EntityManager, rows: ItemRow[]): Promise<void> {
+  const unique = dedupe(rows);
+  for (let i = 0; i < unique.length; i += INSERT_CHUNK) {
+    await manager.upsert(ItemEntity, unique.slice(i, i + INSERT_CHUNK), ['kind', 'envId', 'id']);
+  }
 }
 
 function toRow(item: StoreItem): ItemRow {

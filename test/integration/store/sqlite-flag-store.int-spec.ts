@@ -100,6 +100,51 @@ describe(`${SqliteFlagStore.name}: the flag store and the insight queue do not s
   });
 });
 
+describe(`${SqliteFlagStore.name}: what a full replace writes`, () => {
+  it('writes only what changed, and the file always matches memory', async () => {
+    const path = join(tempDir(), 'featbit.db');
+    const store = await SqliteFlagStore.open({ path });
+    const other = '11111111-2222-4333-8444-555555555555';
+    const body = (mutate: (b: ReturnType<typeof sampleBootstrap>) => void) => {
+      const b = sampleBootstrap();
+      b.items.push({ envId: other, secrets: [{ type: 'server', projectKey: 'p2', envId: other, envKey: 'e2', value: 'other-secret' }], featureFlags: [{ id: 'o1', envId: other, key: 'o1', updatedAt: '2026-01-01T00:00:00Z' }], segments: [] });
+      mutate(b);
+      return parseBootstrap(b);
+    };
+    const matches = async (): Promise<void> => {
+      const expected = store.data.snapshot();
+      const copy = await SqliteFlagStore.open({ path });
+      const sorted = (data: typeof expected) =>
+        data.envs
+          .map((e) => ({ envId: e.envId, secrets: e.secrets, items: [...e.flags, ...e.segments].map((i) => `${i.kind}/${i.id}/${i.timestamp}/${JSON.stringify(i.json)}`).sort() }))
+          .sort((a, b) => a.envId.localeCompare(b.envId));
+      assert.deepEqual(sorted(copy.data.snapshot()), sorted(expected));
+      await copy.close();
+    };
+    await store.replaceAll(body(() => undefined), { pushAll: false });
+    await matches();
+    // Unchanged (a reconnect): nothing to write; then a changed flag; then a removed flag and a new secret.
+    await store.replaceAll(body(() => undefined), { pushAll: false });
+    await matches();
+    await store.replaceAll(body((b) => (b.items[0]!.featureFlags[0]!['updatedAt'] = '2026-06-01T00:00:00Z')), { pushAll: false });
+    await matches();
+    await store.replaceAll(
+      body((b) => {
+        b.items[0]!.featureFlags.pop();
+        b.items[1]!.secrets.push({ type: 'client', projectKey: 'p2', envId: other, envKey: 'e2', value: 'other-client' });
+      }),
+      { pushAll: false },
+    );
+    await matches();
+    // An environment gone; then a bootstrap (every environment rewritten).
+    await store.replaceAll(body((b) => b.items.pop()), { pushAll: false });
+    await matches();
+    await store.replaceAll(body(() => undefined), { pushAll: true });
+    await matches();
+    await store.close();
+  });
+});
+
 describe(`${SqliteFlagStore.name}: a corrupt or unreadable file`, () => {
   it('is moved aside when it is not a database; the store starts empty and keeps what it gets next', async () => {
     const dir = tempDir();
