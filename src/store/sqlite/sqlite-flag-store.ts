@@ -119,18 +119,26 @@ export class SqliteFlagStore implements FlagStore {
   }
 
   /**
-   * Memory and listeners first, together, so polling and streaming SDKs never disagree; then the
-   * file, inside the same serialised step (the promise resolves once the file has it or is marked
-   * behind).
+   * Memory and listeners change together, so polling and streaming SDKs never disagree; the file
+   * follows inside the same serialised step (the promise resolves once the file has it or is
+   * marked behind). The first data set, and any while the file is behind, is written whole before
+   * it is served, so a restart right after still finds it; later ones write only what changed.
    */
   replaceAll(data: DataSet, options: { pushAll: boolean }): Promise<DataChange> {
     return this.serialised(async () => {
-      const wasPopulated = this.data.isPopulated;
+      if (!this.data.isPopulated || this.pending) {
+        const preview = new MemoryData();
+        preview.replaceAll(data, false);
+        await this.persist(() => this.writeAll(preview.snapshot()), { full: true, items: [] });
+        const change = this.data.replaceAll(data, options.pushAll);
+        this.listeners.emit(change);
+        return change;
+      }
       const change = this.data.replaceAll(data, options.pushAll);
       this.listeners.emit(change);
       // An rp_full after a reconnect usually changes nothing: the file already matches memory then,
       // and a rewrite would only hold the write lock against the insights.
-      if (change.envs.length > 0 || !wasPopulated) await this.persist({ full: true, envs: change.envs, items: [] });
+      if (change.envs.length > 0) await this.persist(() => this.writeEnvs(change.envs), { full: true, items: [] });
       return change;
     });
   }
@@ -140,7 +148,7 @@ export class SqliteFlagStore implements FlagStore {
       const change = this.data.applyPatch(items);
       this.listeners.emit(change);
       const stored = change.envs.flatMap((env) => [...env.flags, ...env.segments]);
-      if (stored.length > 0) await this.persist({ full: false, envs: [], items: stored });
+      if (stored.length > 0) await this.persist(() => this.writeItems(stored), { full: false, items: stored });
       return change;
     });
   }
@@ -169,20 +177,17 @@ export class SqliteFlagStore implements FlagStore {
   // ---- writes to the file ----
 
   /**
-   * Brings the file up to date with memory (which already holds the change). A failure never
-   * reaches the caller: memory serves the newest data and the write is retried.
+   * One write to the file. A failure never reaches the caller: memory serves the newest data,
+   * the file is marked behind by `change` (what the retry must write) and the write is retried.
    */
-  private async persist(change: { full: boolean; envs: EnvChange[]; items: StoreItem[] }): Promise<void> {
+  private async persist(write: () => Promise<void>, change: { full: boolean; items: StoreItem[] }): Promise<void> {
     if (this.pending && !change.full) {
       // The file is behind already: the retry writes these too.
       for (const item of change.items) this.pending.items.set(identity(item), item);
       return;
     }
     try {
-      // Behind already: only a complete rewrite is sure to match memory.
-      if (this.pending) await this.writeAll(this.data.snapshot());
-      else if (change.full) await this.writeEnvs(change.envs);
-      else await this.writeItems(change.items);
+      await write();
       if (this.pending) this.recovered();
     } catch (error) {
       this.pending ??= { full: false, items: new Map() };
