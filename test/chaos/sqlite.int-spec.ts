@@ -115,7 +115,7 @@ describe('chaos: corrupt SQLite file at start', () => {
 
     const fake = await FakeFeatBitServer.start({ data: sampleBootstrap() });
     cleanups.push(() => fake.stop());
-    const agent = await AgentProcess.start({ MODE: 'agent', STREAMING_URI: fake.streamingUrl, STORE: 'sqlite', SQLITE_PATH: path });
+    const agent = await AgentProcess.start({ MODE: 'agent', STREAMING_URI: fake.streamingUrl, STORE: 'sqlite', SQLITE_PATH: path, SHUTDOWN_TIMEOUT_SECONDS: '2' });
     cleanups.push(() => agent.kill());
     await agent.until(async () => (await agent.status())['serves'] === 'shop:prod');
     assert.ok((await serverFlags(agent.httpUrl)).some((f) => f['key'] === 'dark-mode'));
