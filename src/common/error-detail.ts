@@ -8,6 +8,8 @@ export interface ErrorDetail {
   syscall?: string;
   /** The failing host, where the error names one. */
   hostname?: string;
+  /** The HTTP status of a refused WebSocket upgrade (ws: `Unexpected server response: 502`). */
+  statusCode?: number;
 }
 
 interface Detailed {
@@ -50,5 +52,7 @@ export function errorDetail(error: unknown): ErrorDetail {
     current = e.cause ?? (Array.isArray(e.errors) ? (e.errors as unknown[])[0] : undefined);
   }
   detail.err = messages.join(': ') || 'unknown error';
+  const status = /Unexpected server response: (\d{3})/.exec(detail.err)?.[1];
+  if (status !== undefined) detail.statusCode = Number(status);
   return detail;
 }

@@ -39,6 +39,8 @@ export interface AgentModeConfig extends CommonConfig {
   mode: 'agent';
   apiKey: string;
   streamingUri: URL;
+  /** Largest upstream WebSocket message accepted (UPSTREAM_MAX_PAYLOAD_MB). */
+  upstreamMaxPayloadBytes: number;
 }
 
 export interface OfflineModeConfig extends CommonConfig {

@@ -98,4 +98,10 @@ export class AgentEnv {
 
   @IsIn(['debug', 'info', 'warn', 'error'], { message: 'LOG_LEVEL must be one of debug, info, warn, error' })
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
+
+  @IsInt({ message: 'UPSTREAM_MAX_PAYLOAD_MB must be an integer' })
+  @Min(1, { message: 'UPSTREAM_MAX_PAYLOAD_MB must be at least 1' })
+  // A JavaScript string holds at most about 512 MiB: a larger message could not be parsed anyway.
+  @Max(512, { message: 'UPSTREAM_MAX_PAYLOAD_MB must be at most 512' })
+  upstreamMaxPayloadMb!: number;
 }

@@ -169,7 +169,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modeReason,
   };
   if (raw.mode === 'agent') {
-    return { ...common, mode: 'agent', apiKey: raw.apiKey ?? '', streamingUri: new URL(raw.streamingUri ?? '') };
+    return {
+      ...common,
+      mode: 'agent',
+      apiKey: raw.apiKey ?? '',
+      streamingUri: new URL(raw.streamingUri ?? ''),
+      upstreamMaxPayloadBytes: raw.upstreamMaxPayloadMb * 1024 * 1024,
+    };
   }
   return { ...common, mode: 'offline', apiKey: raw.apiKey, dataFile: raw.dataFile };
 }

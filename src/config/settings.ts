@@ -64,6 +64,8 @@ export const SETTINGS = [
   { field: 'logLevel', name: 'LOG_LEVEL', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'log level' },
   { field: 'shutdownTimeoutSeconds', name: 'SHUTDOWN_TIMEOUT_SECONDS', type: 'integer', default: 25, description: 'bound of the graceful drain on SIGTERM' },
   { field: 'statusPage', name: 'STATUS_PAGE', type: 'boolean', default: true, description: 'serve the operator status page at `/`' },
+  { field: 'upstreamMaxPayloadMb', name: 'UPSTREAM_MAX_PAYLOAD_MB', type: 'integer', default: 256,
+    description: 'agent mode: largest message accepted from FeatBit, in MiB (an `rp_full` carries every environment in one message; 1–512)' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

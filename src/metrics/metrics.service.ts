@@ -193,11 +193,37 @@ export class MetricsService implements OnModuleInit {
       },
     });
     new Gauge({
+      name: 'featbit_agent_store_degraded',
+      help: '1 while the store backend refuses writes (disk full, I/O error, no usable file) and memory serves data newer than it',
+      registers: [this.registry],
+      collect() {
+        this.set(store.persistence?.state === 'degraded' ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'featbit_agent_store_write_failures_total',
+      help: 'Writes the store backend refused (each failed attempt, retries included)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(store.persistence?.writeFailures ?? 0);
+      },
+    });
+    new Gauge({
       name: 'featbit_agent_insight_queue_depth',
       help: 'Insights waiting to be forwarded',
       registers: [this.registry],
       async collect() {
         this.set(await insights.queue.depth().catch(() => -1));
+      },
+    });
+    new Counter({
+      name: 'featbit_agent_upstream_items_skipped_total',
+      help: 'Invalid flags, segments and secrets received from FeatBit and left out (the rest of each message was applied)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(sync.upstreamItemsSkipped);
       },
     });
     const totals: [string, string, () => number][] = [

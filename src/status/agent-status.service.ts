@@ -21,6 +21,10 @@ export interface AgentStatus {
   role?: string;
   dataAgeSeconds: number | null;
   storeHealthy: boolean;
+  /** `degraded` while the store's backend refuses writes and memory is ahead of it (e.g. disk full). */
+  storeState?: 'ok' | 'degraded';
+  /** Why, while degraded: `disk-full`, `io-error`, `busy`, `corrupt`, `read-only`, `no-file`, `write-failed`. */
+  storeProblem?: string;
 }
 
 @Injectable()
@@ -37,6 +41,11 @@ export class AgentStatusService {
 
   get storeType(): string {
     return this.config.store.type;
+  }
+
+  /** Invalid items FeatBit sent that were skipped, since start. */
+  get upstreamItemsSkipped(): number {
+    return this.sync.upstreamItemsSkipped;
   }
 
   async status(): Promise<AgentStatus> {
@@ -57,6 +66,8 @@ export class AgentStatusService {
       ...(this.config.mode === 'agent' ? { registration: this.sync.registration, role: this.sync.role } : {}),
       dataAgeSeconds: this.sync.dataAgeSeconds(),
       storeHealthy,
+      ...(this.store.persistence ? { storeState: this.store.persistence.state } : {}),
+      ...(this.store.persistence?.problem ? { storeProblem: this.store.persistence.problem } : {}),
     };
   }
 

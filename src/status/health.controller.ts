@@ -57,6 +57,9 @@ export class HealthController {
     const session = this.indicators.check('store');
     try {
       await this.store.ping();
+      // The backend answers but refuses writes (disk full, …): memory serves, the backend catches up later.
+      const persistence = this.store.persistence;
+      if (persistence?.state === 'degraded') return session.degraded({ message: `store writes failing: ${persistence.problem ?? 'unknown'}` });
       return session.up();
     } catch (error) {
       // Serving continues from memory while the backend is away.

@@ -27,11 +27,12 @@ export class StatusPageController {
   @Get('status.json')
   async json(): Promise<Record<string, unknown>> {
     const s = await this.status.status();
-    const readiness = this.drain.draining || s.type === 'unhealthy' ? 'Unhealthy' : s.syncState === 'Interrupted' || !s.storeHealthy ? 'Degraded' : 'Healthy';
+    const readiness =
+      this.drain.draining || s.type === 'unhealthy' ? 'Unhealthy' : s.syncState === 'Interrupted' || !s.storeHealthy || s.storeState === 'degraded' ? 'Degraded' : 'Healthy';
     const forwarder = this.insights.forwarder?.stats;
     return {
       mode: this.status.mode,
-      store: { type: this.status.storeType, healthy: s.storeHealthy },
+      store: { type: this.status.storeType, healthy: s.storeHealthy, state: s.storeState ?? (s.storeHealthy ? 'ok' : 'degraded'), problem: s.storeProblem ?? null },
       role: s.role,
       readiness,
       draining: this.drain.draining,
@@ -40,6 +41,7 @@ export class StatusPageController {
       lastSyncedAt: s.lastSyncedAt,
       registration: s.registration,
       upstreamProblem: s.upstreamProblem,
+      upstreamItemsSkipped: this.status.upstreamItemsSkipped,
       dataVersion: s.dataVersion,
       dataAgeSeconds: s.dataAgeSeconds,
       connections: this.connections.counts(),

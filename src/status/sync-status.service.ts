@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 export type SyncState = 'None' | 'Starting' | 'Stable' | 'Interrupted' | 'Stopped';
 
 /** Why the upstream link is not working, when it is not (shown in status and readiness). */
-export type UpstreamProblem = 'unauthorized' | 'unreachable' | null;
+export type UpstreamProblem = 'unauthorized' | 'unreachable' | 'payload-too-large' | null;
 
 /** Registration with FeatBit (protocol §6.3). `licence-quota`: FeatBit answered 403. */
 export type RegistrationState = 'not-needed' | 'pending' | 'registered' | 'unauthorized' | 'licence-quota';
@@ -23,6 +23,8 @@ export class SyncStatusService {
   role: 'leader' | 'follower' | 'standalone' = 'standalone';
   /** Upstream connections that closed and were retried (a monotonic total for metrics). */
   reconnects = 0;
+  /** Invalid flags, segments and secrets FeatBit sent that were left out (the rest was applied). */
+  upstreamItemsSkipped = 0;
 
   dataReceived(at = new Date(), fromUpstream = false): void {
     this.lastDataAt = at;

@@ -21,11 +21,27 @@ export interface FlagStore {
   /** Throws a StoreUnavailableError when the backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Whether writes reach the backend (absent: nothing to report). Serving never depends on it. */
+  readonly persistence?: PersistenceStatus;
+}
+
+/**
+ * `degraded`: the backend refuses writes (disk full, I/O error, no usable file), memory serves the
+ * newest data and the backend is brought up to date when it accepts writes again.
+ */
+export interface PersistenceStatus {
+  readonly state: 'ok' | 'degraded';
+  /** Short, bounded reason while degraded: `disk-full`, `io-error`, `busy`, `corrupt`, `read-only`, `no-file`, `write-failed`. */
+  readonly problem: string | null;
+  /** When the current degraded period began. */
+  readonly since: Date | null;
+  /** Writes that failed since start (each failed attempt counts). */
+  readonly writeFailures: number;
 }
 
 export const FLAG_STORE = Symbol('FLAG_STORE');
 
 export type StoreOptions =
   | { type: 'memory' }
-  | { type: 'sqlite'; path: string }
+  | { type: 'sqlite'; path: string; writeRetry?: { baseMs: number; capMs: number } }
   | { type: 'redis'; url: string; keyPrefix: string; podId: string; leaseMs: number };

@@ -7,6 +7,7 @@ import { SOLE_LEADER } from '../store/leadership.js';
 import { SyncStatusService } from '../status/sync-status.service.js';
 import { AgentStatusService } from '../status/agent-status.service.js';
 import { fullJitterDelay, sleep } from '../common/backoff.js';
+import { errorDetail, type ErrorDetail } from '../common/error-detail.js';
 import { maskSecret, safeUrl } from '../common/mask.js';
 import { CloseCode } from '../streaming/protocol.js';
 import {
@@ -16,7 +17,12 @@ import {
   parseUpstreamMessage,
   relayProxySocketUrl,
   statusMessage,
+  upstreamSocketOptions,
+  type SkippedItem,
 } from './upstream-protocol.js';
+
+/** Skipped items named in one log line; the count covers the rest. */
+const SKIPPED_LOGGED = 20;
 
 /** Timings (protocol §6.3, §6.7, §6.9); overridable for tests. */
 export interface UpstreamTimings {
@@ -49,7 +55,12 @@ interface ConnectionOutcome {
   code: number;
   reason: string;
   synced: boolean;
+  /** The socket's last error (connect refused, TLS, upgrade answered with an HTTP status, …). */
+  error?: unknown;
 }
+
+/** What handling one upstream message came to. */
+type Handled = 'stored' | 'other' | 'failed';
 
 /**
  * Agent mode: registers with the FeatBit evaluation server and keeps one relay-proxy WebSocket
@@ -158,11 +169,11 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
           });
           delay = this.timings.slowRetryMs;
         } else {
-          this.logger.warn({ msg: 'registration failed, will retry', status: response.status, retryInMs: delay });
+          this.logger.warn({ msg: 'registration failed, will retry', statusCode: response.status, body: text.slice(0, 200), retryInMs: delay });
         }
       } catch (error) {
         if (signal.aborted) return;
-        this.logger.warn({ msg: 'registration failed, will retry', err: String(error), retryInMs: delay });
+        this.logger.warn({ msg: 'registration failed, will retry', ...errorDetail(error), retryInMs: delay });
       }
       await sleep(delay, signal);
     }
@@ -183,10 +194,22 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
       }
       if (outcome.synced) attempt = 0;
       this.status.state = 'Interrupted';
-      this.status.problem = 'unreachable';
       this.status.reconnects++;
       const delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
-      this.logger.warn({ msg: 'upstream connection closed, reconnecting', code: outcome.code, reason: outcome.reason, retryInMs: delay });
+      const failure: Partial<ErrorDetail> = outcome.error === undefined ? {} : errorDetail(outcome.error);
+      // ws closes with 1009 itself; the server's echo may not carry it, the error does.
+      if (outcome.code === CloseCode.TooLarge || failure.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.status.problem = 'payload-too-large';
+        this.logger.error({
+          msg: 'FeatBit sent a message larger than UPSTREAM_MAX_PAYLOAD_MB allows (close 1009); raise it, reconnecting',
+          maxPayloadMb: Math.round(this.config.upstreamMaxPayloadBytes / 1024 / 1024),
+          ...failure,
+          retryInMs: delay,
+        });
+      } else {
+        this.status.problem = 'unreachable';
+        this.logger.warn({ msg: 'upstream connection closed, reconnecting', ...failure, closeCode: outcome.code, reason: outcome.reason, retryInMs: delay });
+      }
       await sleep(delay, signal);
     }
   }
@@ -194,16 +217,17 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
   private connectOnce(): Promise<ConnectionOutcome> {
     return new Promise((resolve) => {
       const url = relayProxySocketUrl(this.config.streamingUri, this.config.apiKey);
-      const socket = new WebSocket(url, { handshakeTimeout: this.timings.connectTimeoutMs, perMessageDeflate: false });
+      const socket = new WebSocket(url, upstreamSocketOptions({ connectTimeoutMs: this.timings.connectTimeoutMs, maxPayloadBytes: this.config.upstreamMaxPayloadBytes }));
       this.socket = socket;
       let synced = false;
       let lastReceived = Date.now();
+      let lastError: unknown;
       let handling: Promise<void> = Promise.resolve();
       const timers: NodeJS.Timeout[] = [];
       const finish = (code: number, reason: string): void => {
         for (const timer of timers) clearInterval(timer);
         if (this.socket === socket) this.socket = undefined;
-        resolve({ code, reason, synced });
+        resolve({ code, reason, synced, error: lastError });
       };
 
       socket.on('open', () => {
@@ -227,43 +251,62 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
         // One message at a time, in arrival order.
         handling = handling.then(async () => {
           const handled = await this.handle(raw.toString('utf8'));
-          if (handled && !synced) {
+          if (handled === 'stored' && !synced) {
             synced = true;
             this.sendStatus();
           }
+          // Nothing else would ask again until the socket closes: reconnect (with backoff) for a fresh rp_full.
+          if (handled === 'failed' && socket.readyState === WebSocket.OPEN) socket.close(CloseCode.ServiceUnavailable, 'data-sync could not be handled');
         });
       });
-      socket.on('error', (error) => this.logger.debug({ msg: 'upstream socket error', err: error.message }));
+      socket.on('error', (error) => {
+        lastError = error;
+        this.logger.debug({ msg: 'upstream socket error', ...errorDetail(error) });
+      });
       socket.on('close', (code, reason) => finish(code, reason.toString()));
     });
   }
 
-  /** Applies one upstream message; true when it was a data-sync that was stored. */
-  private async handle(text: string): Promise<boolean> {
+  /** Applies one upstream message. */
+  private async handle(text: string): Promise<Handled> {
     try {
-      const event = parseUpstreamMessage(text);
+      const event = parseUpstreamMessage(text, this.store.data);
       switch (event.kind) {
         case 'full': {
+          this.reportSkipped('rp_full', event.skipped);
           const change = await this.store.replaceAll(event.data, { pushAll: false });
           this.logger.log({ msg: 'full data received', envs: event.data.envs.length, changedEnvs: change.envs.length, dataVersion: this.store.data.dataVersion });
           break;
         }
         case 'patch':
+          this.reportSkipped('patch', event.skipped);
           await this.store.applyPatch(event.items);
           break;
         case 'pong':
-          return false;
+          return 'other';
         case 'ignored':
           this.logger.debug({ msg: 'upstream message ignored', why: event.why });
-          return false;
+          return 'other';
       }
       this.status.dataReceived(new Date(), true);
-      return true;
+      return 'stored';
     } catch (error) {
       this.status.state = 'Interrupted';
-      this.logger.error({ msg: 'upstream message could not be handled', err: String(error) });
-      return false;
+      this.logger.error({ msg: 'upstream message could not be handled; reconnecting to ask again', ...errorDetail(error) });
+      return 'failed';
     }
+  }
+
+  /** Invalid items were left out of a message whose other items are applied: counted, and logged in one line. */
+  private reportSkipped(eventType: string, skipped: SkippedItem[]): void {
+    if (skipped.length === 0) return;
+    this.status.upstreamItemsSkipped += skipped.length;
+    this.logger.warn({
+      msg: 'FeatBit sent invalid items: they were skipped and the rest applied',
+      eventType,
+      skipped: skipped.length,
+      items: skipped.slice(0, SKIPPED_LOGGED),
+    });
   }
 
   /** `rp-agent-status` (protocol §6.9); only once registered, dropped while disconnected. */

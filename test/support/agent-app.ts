@@ -30,6 +30,7 @@ const COMMON = {
   tokenExpirySeconds: 30,
   store: { type: 'memory' },
   logLevel: 'error',
+  upstreamMaxPayloadBytes: 256 * 1024 * 1024,
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {

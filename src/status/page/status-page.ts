@@ -58,7 +58,8 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       }
       $('queue').textContent = s.insights.queueDepth + ' queued';
       $('insights').textContent = 'mode ' + s.insights.mode + ' · ' + s.insights.forwarded + ' forwarded · ' + s.insights.dropped + ' dropped';
-      $('store').textContent = s.store.healthy ? 'healthy' : 'unreachable'; cls($('store'), s.store.healthy ? 'ok' : 'bad');
+      const storeDegraded = s.store.healthy && s.store.state === 'degraded';
+      $('store').textContent = storeDegraded ? 'writes failing (' + s.store.problem + '), serving from memory' : s.store.healthy ? 'healthy' : 'unreachable'; cls($('store'), storeDegraded ? 'warn' : s.store.healthy ? 'ok' : 'bad');
       $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     } catch (e) {
       $('summary').textContent = 'agent unreachable';

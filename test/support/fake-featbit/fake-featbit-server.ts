@@ -56,6 +56,8 @@ export class FakeFeatBitServer extends EventEmitter {
   /** Relay-proxy connections accepted (wrong keys excluded). */
   connections = 0;
   rejectedConnections = 0;
+  /** Client-side TCP ports of the relay-proxy connections accepted, in order (to find the agent's socket). */
+  readonly agentPorts: number[] = [];
   private readonly envs = new Map<string, EnvState>();
   private readonly sockets = new Set<WebSocket>();
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
@@ -201,6 +203,11 @@ export class FakeFeatBitServer extends EventEmitter {
     return env;
   }
 
+  /** Sends any message, as is, on every relay-proxy socket (e.g. a patch with an invalid item). */
+  sendToAgents(message: Json): void {
+    this.broadcast(message);
+  }
+
   private broadcast(message: Json): void {
     const text = JSON.stringify(message);
     for (const socket of this.sockets) if (socket.readyState === socket.OPEN) socket.send(text);
@@ -275,6 +282,7 @@ export class FakeFeatBitServer extends EventEmitter {
         return;
       }
       this.connections++;
+      if (request.socket.remotePort !== undefined) this.agentPorts.push(request.socket.remotePort);
       this.sockets.add(ws);
       ws.on('close', () => {
         this.sockets.delete(ws);

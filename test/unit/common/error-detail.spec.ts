@@ -35,5 +35,6 @@ describe(errorDetail.name, () => {
       code: 'ECONNREFUSED',
     });
     assert.deepEqual(errorDetail('plain'), { err: 'plain' });
+    assert.deepEqual(errorDetail(new Error('Unexpected server response: 502')), { err: 'Unexpected server response: 502', statusCode: 502 });
   });
 });
