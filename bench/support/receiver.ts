@@ -213,4 +213,6 @@ process.on('message', (message: Command) => {
     process.exit(1);
   });
 });
+// The benchmark that started this process is gone (crashed, or killed by a timeout).
+process.on('disconnect', () => process.exit(0));
 process.send?.({ ready: true });

@@ -113,6 +113,8 @@ async function main(): Promise<void> {
   });
   // A clean exit writes --cpu-prof profiles (BENCH_CPU_PROF).
   process.on('SIGTERM', () => process.exit(0));
+  // The benchmark that started this process is gone (crashed, or killed by a timeout).
+  process.on('disconnect', () => process.exit(0));
   process.send?.({ port, ...rss() });
 }
 

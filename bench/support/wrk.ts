@@ -28,7 +28,8 @@ const scripts = new Map<string, string>();
 let scriptDir: string | undefined;
 
 function luaString(value: string): string {
-  let level = '';
+  // At least one `=`: a value ending in `]` would otherwise close `[[ ]]` early.
+  let level = '=';
   while (value.includes(`]${level}]`)) level += '=';
   // A long bracket drops a first newline; a leading newline is kept by doubling it.
   return `[${level}[${value.startsWith('\n') ? '\n' : ''}${value}]${level}]`;
