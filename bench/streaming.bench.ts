@@ -47,8 +47,9 @@ async function open(
   );
 }
 
-const agent = await startServerChild('agent', SAMPLE_DATA_FILE);
-const ws = await startServerChild('bare-ws');
+// Each phase starts fresh servers, so RSS per socket is not skewed by memory the last phase freed.
+let agent = await startServerChild('agent', SAMPLE_DATA_FILE);
+let ws = await startServerChild('bare-ws');
 const receivers = await Receivers.start(Number(values.receivers));
 console.log(`fan-out: ${n} sockets per server over ${receivers.count} receiver processes on core 1; servers on core 0; load ${loadAverage()}`);
 
@@ -64,6 +65,12 @@ if (types.includes('server')) {
 }
 
 if (types.includes('client')) {
+  if (types.includes('server')) {
+    await agent.stop();
+    await ws.stop();
+    agent = await startServerChild('agent', SAMPLE_DATA_FILE);
+    ws = await startServerChild('bare-ws');
+  }
   console.log(`client SDKs (each with its own user; data-sync answered, then idle):`);
   await open('plain ws', ws, receivers, 'ws-client', '/', CLIENT_SECRET, 'client');
   await open('agent', agent, receivers, 'agent-client', '/streaming?type=client&token={token}', CLIENT_SECRET, 'client');
