@@ -2,9 +2,11 @@
  * Flag evaluations per second for one user against 100 and 1,000 flags (two rules each, about
  * four conditions, a third of them with a segment rule), on one core, plus the rate of building
  * the client payload for the same user. Target: ≥ 1,000,000 evaluations per second.
- * Usage: node .test-build/bench/evaluation.bench.js
+ * Run pinned to one core (`npm run bench` does: `taskset -c 0`).
+ * Usage: node .test-build/bench/evaluation.bench.js [--seconds 2] [--short]
  */
 import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
 import { EvaluationIndex } from '../src/evaluation/evaluation-index.js';
 import { prepareUser } from '../src/evaluation/end-user.js';
 import { evaluateFlag } from '../src/evaluation/evaluator.js';
@@ -18,6 +20,9 @@ const users = [
   { keyId: 'u-1001', name: 'Ann', customizedProperties: [{ name: 'country', value: 'us' }, { name: 'age', value: '30' }, { name: 'email', value: 'ann@example.com' }, { name: 'plan', value: 'pro' }] },
   { keyId: 'u-2002', name: 'Eve', customizedProperties: [{ name: 'country', value: 'fr' }, { name: 'age', value: '17' }, { name: 'email', value: 'eve@mail.org' }, { name: 'plan', value: 'free' }] },
 ];
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, short: { type: 'boolean', default: false } } });
+const seconds = values.short ? 0.5 : Number(values.seconds);
 
 function measure(seconds: number, body: () => number): number {
   let operations = 0;
@@ -36,12 +41,12 @@ for (const size of [100, 1000]) {
     const user = prepareUser(raw);
     const flags = index.flags;
     measure(0.5, () => flags.length); // warm-up
-    const evals = measure(2, () => {
+    const evals = measure(seconds, () => {
       const ctx = index.context();
       for (const flag of flags) evaluateFlag(flag, user, ctx);
       return flags.length;
     });
-    const entries = measure(2, () => {
+    const entries = measure(seconds, () => {
       index.entries(flags, user);
       return flags.length;
     });

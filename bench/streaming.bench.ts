@@ -1,152 +1,96 @@
 /**
- * Idle SDK WebSockets held by one agent process: RSS per connection, and the time for one
- * bootstrap change to reach all N sockets (p50/p99/max), beside a plain `ws` server holding the
- * same number of sockets and broadcasting the same bytes, in the same run.
- * `--type server` (default): server SDKs; targets at 10,000: ≤ 6 KiB RSS per socket, p99 ≤ 150 ms.
- * `--type client`: client SDKs, each with its own user, so every push is evaluated per user;
- * target at 10,000: p99 ≤ 300 ms.
- * Usage: node .test-build/bench/streaming.bench.js [--n 1000,10000] [--type server|client]
+ * Fan-out to WebSocket SDKs, measured with the multi-process harness (support/fan-out.ts): the
+ * agent and a plain `ws` server each in a process pinned to core 0, the SDK sockets held by
+ * receiver processes (4 by default) pinned to core 1, every arrival timed on the system-wide
+ * monotonic clock from the moment the server started the send.
+ *  - server SDKs: a one-flag patch, and the full payload (a bootstrap's push), to N sockets;
+ *    plain `ws` broadcasts the very frame the agent sent. Target at 10,000: agent ≤ 1.1× ws.
+ *  - client SDKs, each with its own user: a one-flag patch evaluated per user; plain `ws`
+ *    broadcasts one user's frame to all. Target at 10,000: p99 ≤ 300 ms.
+ * Also prints the RSS per idle socket of each server.
+ * Usage: node .test-build/bench/streaming.bench.js [--n 10000] [--receivers 4] [--rounds 5] [--type server,client] [--short]
  */
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
-import { WebSocket } from 'ws';
-import { startServerChild, percentile, type ServerChild } from './support/child.js';
-import { CLIENT_SECRET, RELAY_PROXY_KEY, SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../test/support/sample-data.js';
-import { tokenFor } from '../test/support/sdk-socket.js';
+import { startServerChild, type ServerChild } from './support/child.js';
+import { Receivers, runScenario } from './support/fan-out.js';
+import { loadAverage } from './support/pinned.js';
+import { CLIENT_SECRET, SAMPLE_DATA_FILE, SERVER_SECRET } from '../test/support/sample-data.js';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000,10000' }, type: { type: 'string', default: 'server' } } });
-const sizes = values.n.split(',').map(Number);
-const clientMode = values.type === 'client';
-const SECRET = clientMode ? CLIENT_SECRET : SERVER_SECRET;
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '10000' },
+    receivers: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '5' },
+    type: { type: 'string', default: 'server,client' },
+    short: { type: 'boolean', default: false },
+  },
+});
+const n = values.short ? Math.min(2000, Number(values.n)) : Number(values.n);
+const rounds = values.short ? 3 : Number(values.rounds);
+const types = values.type.split(',');
 
-/** The data-sync an SDK sends first: server SDKs ask for everything; client SDKs bring their user. */
-function firstSync(i: number): string {
-  if (!clientMode) return '{"messageType":"data-sync","data":{"timestamp":0}}';
-  const user = {
-    keyId: `bench-user-${i}`,
-    name: `User ${i}`,
-    customizedProperties: [
-      { name: 'country', value: ['us', 'ca', 'de', 'fr'][i % 4] },
-      { name: 'age', value: String(10 + (i % 60)) },
-      { name: 'email', value: `user${i}@${i % 3 === 0 ? 'example.com' : 'mail.org'}` },
-      { name: 'company', value: ['acme', 'hooli', 'globex'][i % 3] },
-    ],
-  };
-  return JSON.stringify({ messageType: 'data-sync', data: { timestamp: 0, user } });
-}
-
-interface Client {
-  socket: WebSocket;
-  arrived?: number;
-}
-
-/** Each socket sends one data-sync and waits for the reply, as an SDK does, then idles. */
-async function openClients(url: () => string, n: number, handshake: boolean): Promise<Client[]> {
-  const clients: Client[] = [];
-  const batch = 250;
-  for (let i = 0; i < n; i += batch) {
-    const opened = Array.from({ length: Math.min(batch, n - i) }, async (_, k) => {
-      const socket = new WebSocket(url(), { perMessageDeflate: false });
-      const client: Client = { socket };
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.once('open', () => {
-          if (!handshake) return resolve();
-          // A real SDK asks for its data first and then idles.
-          socket.once('message', () => resolve());
-          socket.send(firstSync(i + k));
-        });
-      });
-      socket.on('message', () => {
-        client.arrived ??= performance.now();
-      });
-      clients.push(client);
-    });
-    await Promise.all(opened);
-  }
-  return clients;
-}
-
-async function waitAll(clients: Client[], timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  while (clients.some((c) => c.arrived === undefined)) {
-    if (Date.now() - start > timeoutMs) throw new Error(`${clients.filter((c) => c.arrived === undefined).length} sockets got nothing`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-function summary(label: string, n: number, before: { rss: number; heap: number }, after: { rss: number; heap: number }, clients: Client[], t0: number): string {
-  const times = clients.map((c) => (c.arrived ?? Number.NaN) - t0).sort((a, b) => a - b);
-  return (
-    `${label.padEnd(6)} N=${String(n).padStart(6)}  RSS/socket ${((after.rss - before.rss) / n / 1024).toFixed(2)} KiB (JS heap ${((after.heap - before.heap) / n / 1024).toFixed(2)} KiB)  ` +
-    `arrival p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms  max ${percentile(times, 100).toFixed(1)} ms`
+async function open(
+  label: string,
+  server: ServerChild,
+  receivers: Receivers,
+  group: string,
+  path: string,
+  secret: string,
+  sync: 'server' | 'client',
+): Promise<void> {
+  const before = await server.rss();
+  const ms = await receivers.open(group, server.port, path, secret, n, sync);
+  const after = await server.rss();
+  console.log(
+    `  ${label.padEnd(9)} ${n} ${sync} sockets open in ${(ms / 1000).toFixed(1)} s; RSS per socket ${((after.rss - before.rss) / n / 1024).toFixed(2)} KiB ` +
+      `(JS ${((after.heap - before.heap) / n / 1024).toFixed(2)} KiB)`,
   );
 }
 
-async function close(clients: Client[]): Promise<void> {
-  for (const c of clients) c.socket.terminate();
-  await new Promise((resolve) => setTimeout(resolve, 500));
+// Each phase starts fresh servers, so RSS per socket is not skewed by memory the last phase freed.
+let agent = await startServerChild('agent', SAMPLE_DATA_FILE);
+let ws = await startServerChild('bare-ws');
+const receivers = await Receivers.start(Number(values.receivers));
+console.log(`fan-out: ${n} sockets per server over ${receivers.count} receiver processes on core 1; servers on core 0; load ${loadAverage()}`);
+
+if (types.includes('server')) {
+  console.log(`server SDKs (data-sync answered, then idle):`);
+  await open('plain ws', ws, receivers, 'ws', '/', SERVER_SECRET, 'server');
+  await open('agent', agent, receivers, 'agent', '/streaming?type=server&token={token}', SERVER_SECRET, 'server');
+  const common = { agent, ws, receivers, agentGroup: 'agent', wsGroup: 'ws', rounds, maxRatio: 1.1, type: 'server' as const };
+  await runScenario({ ...common, title: `server, one-flag patch, ${n} sockets`, trigger: { cmd: 'patch', flagKey: 'dark-mode' } });
+  await runScenario({ ...common, title: `server, full payload, ${n} sockets`, trigger: { cmd: 'full' } });
+  await receivers.close('ws');
+  await receivers.close('agent');
 }
 
-async function runAgent(agent: ServerChild, n: number, body: string, version: number): Promise<string> {
-  const before = await agent.rss();
-  const clients = await openClients(() => `ws://127.0.0.1:${agent.port}/streaming?type=${values.type}&token=${tokenFor(SECRET)}`, n, true);
-  const after = await agent.rss();
-  for (const c of clients) delete c.arrived;
-  const changed = body.replace('"isEnabled":false', '"isEnabled":true').replace(/2026-01-01T00:00:00.000Z/g, new Date(version).toISOString());
-  // An HTTP request sent while the change fans out shows whether chunking lets HTTP through.
-  const t0 = performance.now();
-  const posted = fetch(`http://127.0.0.1:${agent.port}/api/public/proxy/bootstrap`, {
-    method: 'POST',
-    headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-    body: changed,
-  });
-  const probe = (async () => {
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    const s = performance.now();
-    await fetch(`http://127.0.0.1:${agent.port}/health/liveness`);
-    return performance.now() - s;
-  })();
-  const response = await posted;
-  if (response.status !== 200) throw new Error(`bootstrap answered ${response.status}`);
-  await waitAll(clients, 30_000);
-  const probeMs = await probe;
-  const fanOut = await agent.ask<Record<string, { sockets: number; ms: number }>>({ cmd: 'fan-out' });
-  const inside = fanOut[values.type];
-  const line =
-    `${summary('agent', n, before, after, clients, t0)}  (agent-side fan-out ${inside?.ms.toFixed(1) ?? '?'} ms for ${inside?.sockets ?? '?'} sockets; ` +
-    `HTTP during fan-out ${probeMs.toFixed(1)} ms)`;
-  await close(clients);
-  return line;
-}
-
-async function runBare(bare: ServerChild, n: number, payload: string): Promise<string> {
-  const before = await bare.rss();
-  const clients = await openClients(() => `ws://127.0.0.1:${bare.port}/`, n, true);
-  const after = await bare.rss();
-  const t0 = performance.now();
-  bare.send({ cmd: 'broadcast', data: payload });
-  await waitAll(clients, 30_000);
-  const line = summary('ws', n, before, after, clients, t0);
-  await close(clients);
-  return line;
-}
-
-async function main(): Promise<void> {
-  const agent = await startServerChild('agent', SAMPLE_DATA_FILE);
-  const bare = await startServerChild('bare-ws');
-  const payload = clientMode
-    ? await (await fetch(`http://127.0.0.1:${agent.port}/api/public/sdk/client/latest-all`, { method: 'POST', headers: { authorization: CLIENT_SECRET, 'content-type': 'application/json' }, body: JSON.stringify({ keyId: 'bench-user-1', name: 'x' }) })).text()
-    : await (await fetch(`http://127.0.0.1:${agent.port}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET } })).text();
-  const body = JSON.stringify(sampleBootstrap());
-  console.log(`streaming (${values.type} SDKs): full payload ${(payload.length / 1024).toFixed(1)} KiB per socket${clientMode ? ', evaluated per user' : ''}`);
-  let version = Date.parse('2026-06-01T00:00:00Z');
-  for (const n of sizes) {
-    console.log(await runBare(bare, n, payload));
-    console.log(await runAgent(agent, n, body, (version += 1000)));
+if (types.includes('client')) {
+  if (types.includes('server')) {
+    await agent.stop();
+    await ws.stop();
+    agent = await startServerChild('agent', SAMPLE_DATA_FILE);
+    ws = await startServerChild('bare-ws');
   }
-  await agent.stop();
-  await bare.stop();
+  console.log(`client SDKs (each with its own user; data-sync answered, then idle):`);
+  await open('plain ws', ws, receivers, 'ws-client', '/', CLIENT_SECRET, 'client');
+  await open('agent', agent, receivers, 'agent-client', '/streaming?type=client&token={token}', CLIENT_SECRET, 'client');
+  await runScenario({
+    agent,
+    ws,
+    receivers,
+    agentGroup: 'agent-client',
+    wsGroup: 'ws-client',
+    type: 'client',
+    rounds,
+    maxP99: 300,
+    title: `client, one-flag patch evaluated per user, ${n} sockets (ws sends socket 0's frame to all)`,
+    trigger: { cmd: 'patch', flagKey: 'dark-mode' },
+  });
+  await receivers.close('ws-client');
+  await receivers.close('agent-client');
 }
 
-await main();
+receivers.stop();
+await agent.stop();
+await ws.stop();
+process.exit(0);

@@ -1,8 +1,11 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
+import { SERVER_CORE, forkPinned } from './pinned.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+export type ServerKind = 'agent' | 'bare-http' | 'nest-ceiling' | 'bare-ws';
 
 export interface ServerChild {
   port: number;
@@ -14,32 +17,30 @@ export interface ServerChild {
   stop(): Promise<void>;
 }
 
-/** Forks bench/support/server-process.js and waits for its port. */
-export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', file = '', env: Record<string, string> = {}): Promise<ServerChild> {
-  const child: ChildProcess = fork(join(here, 'server-process.js'), [kind, file], {
-    env: { ...process.env, ...env },
-    execArgv: ['--expose-gc', '--max-old-space-size=4096', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=.tmp'] : [])],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+/**
+ * Starts bench/support/server-process.js pinned to the server core and waits for its port.
+ * `args`: for `nest-ceiling`, the method and path of its one route.
+ */
+export async function startServerChild(kind: ServerKind, file = '', env: Record<string, string> = {}, args: string[] = []): Promise<ServerChild> {
+  const execArgv = ['--expose-gc', '--max-old-space-size=4096', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=.tmp'] : [])];
+  const child: ChildProcess = forkPinned(SERVER_CORE, join(here, 'server-process.js'), [kind, file, ...args], execArgv, env);
   const first = await new Promise<{ port: number }>((resolve, reject) => {
     child.once('message', (m) => resolve(m as { port: number }));
     child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
   });
+  const ask = <T>(message: unknown): Promise<T> =>
+    new Promise<T>((resolve) => {
+      child.once('message', (m) => resolve(m as T));
+      child.send(message as never);
+    });
   return {
     port: first.port,
-    rss: () =>
-      new Promise((resolve) => {
-        child.once('message', (m) => resolve(m as { rss: number; heap: number }));
-        child.send({ cmd: 'rss' });
-      }),
+    rss: () => ask<{ rss: number; heap: number }>({ cmd: 'rss' }),
     send: (message) => child.send(message as never),
-    ask: <T>(message: unknown) =>
-      new Promise<T>((resolve) => {
-        child.once('message', (m) => resolve(m as T));
-        child.send(message as never);
-      }),
+    ask,
     stop: () =>
       new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill(process.env['BENCH_CPU_PROF'] ? 'SIGTERM' : 'SIGKILL');
       }),
@@ -48,5 +49,5 @@ export async function startServerChild(kind: 'agent' | 'bare-http' | 'bare-ws', 
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
 }

@@ -1,9 +1,14 @@
 /**
- * A server under test, run in its own process so the load generator gets the other core.
+ * A server under test, run in its own process (pinned to the server core by child.ts) so the load
+ * generator and the WebSocket receivers get the other core.
  * argv[2]: `agent` (the real agent, offline, memory store, DATA_FILE from argv[3]),
- * `bare-http` (node:http answering GET with the bytes of file argv[3]),
- * `bare-ws` (plain `ws` server holding sockets; `broadcast` IPC sends a frame to all).
- * Reports `{ port }` over IPC; answers `{ cmd: 'rss' }` with the RSS after a GC.
+ * `bare-http` (node:http answering every request with the bytes of file argv[3]),
+ * `nest-ceiling` (a one-route Nest + fastify app: method argv[4], path argv[5], the bytes of argv[3]),
+ * `bare-ws` (plain `ws` server holding sockets; `broadcast` sends one frame to all).
+ * Reports `{ port }` over IPC, then answers one message per command:
+ *  `rss` → RSS and JS memory after a GC;
+ *  `broadcast` (bare-ws) / `patch` / `full` (agent) → the monotonic time the send started
+ *  (`stampedAt`, ms) once everything is handed to the sockets.
  */
 import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
@@ -12,8 +17,18 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { createApp } from '../../src/app.factory.js';
 import { offlineConfig } from '../../test/support/agent-app.js';
 import { PushService } from '../../src/streaming/push.service.js';
+import { FLAG_STORE, type FlagStore } from '../../src/store/flag-store.js';
+import type { StoreItem } from '../../src/store/data-set.js';
+import { startNestCeiling } from './nest-ceiling.js';
+import { monotonicMs } from './pinned.js';
 
-type Command = { cmd: 'rss' } | { cmd: 'broadcast'; data: string } | { cmd: 'fan-out' } | { cmd: 'exit' };
+type Command =
+  | { cmd: 'rss' }
+  | { cmd: 'broadcast'; data: string }
+  | { cmd: 'fan-out' }
+  | { cmd: 'patch'; flagKey: string }
+  | { cmd: 'full' }
+  | { cmd: 'exit' };
 
 function rss(): { rss: number; heap: number } {
   (globalThis as { gc?: () => void }).gc?.();
@@ -22,10 +37,11 @@ function rss(): { rss: number; heap: number } {
 }
 
 async function main(): Promise<void> {
-  const [kind, file] = process.argv.slice(2);
+  const [kind, file, method, path] = process.argv.slice(2);
   let port = 0;
   let sockets: Set<WebSocket> | undefined;
   let pushes: PushService | undefined;
+  let store: FlagStore | undefined;
   if (kind === 'agent') {
     // BENCH_EVENT_URI: forward insights there (the insights benchmark).
     const eventUri = process.env['BENCH_EVENT_URI'];
@@ -34,6 +50,7 @@ async function main(): Promise<void> {
       : {};
     const app = await createApp(offlineConfig({ dataFile: file, ...insights }), { logger: false });
     pushes = app.get(PushService);
+    store = app.get<FlagStore>(FLAG_STORE);
     await app.listen(0, '127.0.0.1');
     port = (app.getHttpServer().address() as { port: number }).port;
   } else if (kind === 'bare-http') {
@@ -44,6 +61,8 @@ async function main(): Promise<void> {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
+  } else if (kind === 'nest-ceiling') {
+    port = await startNestCeiling(method === 'POST' ? 'POST' : 'GET', path ?? '/', readFileSync(file ?? ''));
   } else if (kind === 'bare-ws') {
     const server = createServer();
     const wss = new WebSocketServer({ server, perMessageDeflate: false });
@@ -54,16 +73,48 @@ async function main(): Promise<void> {
   } else {
     throw new Error(`unknown server kind ${kind ?? ''}`);
   }
+
+  // One flag changed per `patch`: toggled and a second newer each time, as an upstream patch is.
+  let version = Date.parse('2027-01-01T00:00:00Z');
+  function nextPatch(flagKey: string): StoreItem {
+    for (const env of store?.data.snapshot().envs ?? []) {
+      const flag = env.flags.find((f) => f.json['key'] === flagKey);
+      if (!flag) continue;
+      version += 1000;
+      const json = { ...flag.json, isEnabled: !flag.json['isEnabled'], updatedAt: new Date(version).toISOString() };
+      return { ...flag, timestamp: version, json };
+    }
+    throw new Error(`no flag ${flagKey}`);
+  }
+
   process.on('message', (message: Command) => {
-    if (message.cmd === 'rss') process.send?.(rss());
-    else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
-    else if (message.cmd === 'broadcast') {
-      const frame = Buffer.from(message.data);
-      for (const socket of sockets ?? []) socket.send(frame, { binary: false });
-    } else process.exit(0);
+    void (async () => {
+      if (message.cmd === 'rss') process.send?.(rss());
+      else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
+      else if (message.cmd === 'broadcast') {
+        const frame = Buffer.from(message.data);
+        const stampedAt = monotonicMs();
+        for (const socket of sockets ?? []) socket.send(frame, { binary: false });
+        process.send?.({ stampedAt, sockets: sockets?.size ?? 0 });
+      } else if (message.cmd === 'patch' || message.cmd === 'full') {
+        if (!store || !pushes) throw new Error('not an agent');
+        const item = message.cmd === 'patch' ? nextPatch(message.flagKey) : undefined;
+        const data = message.cmd === 'full' ? store.data.snapshot() : undefined;
+        const stampedAt = monotonicMs();
+        if (item) await store.applyPatch([item]);
+        if (data) await store.replaceAll(data, { pushAll: true });
+        await pushes.idle();
+        process.send?.({ stampedAt, fanOut: { ...pushes.lastFanOut } });
+      } else process.exit(0);
+    })().catch((error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    });
   });
   // A clean exit writes --cpu-prof profiles (BENCH_CPU_PROF).
   process.on('SIGTERM', () => process.exit(0));
+  // The benchmark that started this process is gone (crashed, or killed by a timeout).
+  process.on('disconnect', () => process.exit(0));
   process.send?.({ port, ...rss() });
 }
 

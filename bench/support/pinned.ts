@@ -1,0 +1,63 @@
+/**
+ * Processes pinned to one core. The machine has two: servers under test run on core 0, load
+ * generators and WebSocket receivers on core 1, so neither steals the other's CPU.
+ */
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+export const SERVER_CORE = 0;
+export const LOAD_CORE = 1;
+
+let tasksetChecked: boolean | undefined;
+
+/** Whether `taskset` exists and the machine has a second core to pin the load on. */
+export function canPin(): boolean {
+  tasksetChecked ??= availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+  return tasksetChecked;
+}
+
+/** Spawns `command args` on `core` (unpinned, with a warning once, where taskset is missing). */
+export function spawnPinned(core: number, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions } = {}): ChildProcess {
+  const stdio = options.stdio ?? ['ignore', 'inherit', 'inherit'];
+  if (!canPin()) {
+    warnOnce();
+    return spawn(command, args, { env: options.env ?? process.env, stdio });
+  }
+  return spawn('taskset', ['-c', String(core), command, ...args], { env: options.env ?? process.env, stdio });
+}
+
+/** Forks a node script pinned to `core`, with an IPC channel (taskset execs node, which keeps it). */
+export function forkPinned(core: number, script: string, args: string[], execArgv: string[] = [], env: Record<string, string> = {}): ChildProcess {
+  return spawnPinned(core, process.execPath, [...execArgv, script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+let warned = false;
+function warnOnce(): void {
+  if (warned) return;
+  warned = true;
+  console.log('WARNING: taskset or a second core is missing: processes are NOT pinned, figures are not comparable');
+}
+
+/** The 1, 5 and 15 minute load averages as `uptime` prints them. */
+export function loadAverage(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return '?';
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Milliseconds on the system-wide monotonic clock: comparable between processes on one machine. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
