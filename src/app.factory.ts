@@ -29,7 +29,7 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
     { logger, abortOnError: false },
   );
   if (logger) app.useLogger(logger);
-  const wsAdapter = new FeatBitWsAdapter(app);
+  const wsAdapter = new FeatBitWsAdapter(app, config.streaming);
   app.useWebSocketAdapter(wsAdapter);
   app.get(StreamingGateway).onStopAccepting = () => {
     wsAdapter.refusing = true;

@@ -4,15 +4,17 @@ import type { Connection } from './connection-registry.js';
 
 /** Sockets written per turn of the event loop, so HTTP requests get through between chunks. */
 export const FAN_OUT_CHUNK = 1000;
-/** A socket that has this much unsent data is too slow to keep; it is dropped, not waited for. */
-export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 const TEXT = { binary: false } as const;
 
-/** Sends one frame; never throws. Returns false when the socket could not take it. */
-export function sendText(socket: WebSocket, data: string | Buffer): boolean {
+/**
+ * Sends one frame; never throws. Returns false when the socket could not take it. A socket with
+ * more than `maxBuffered` unsent bytes (WS_MAX_BUFFERED_BYTES) is too slow to keep: it is dropped,
+ * not waited for, so what one socket holds is bounded by `maxBuffered` plus one message.
+ */
+export function sendText(socket: WebSocket, data: string | Buffer, maxBuffered: number): boolean {
   if (socket.readyState !== WebSocket.OPEN) return false;
-  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+  if (socket.bufferedAmount > maxBuffered) {
     socket.terminate();
     return false;
   }
@@ -33,6 +35,7 @@ export async function fanOut(
   targets: Iterable<Connection>,
   payload: (connection: Connection) => string | Buffer | null,
   onError: (connection: Connection, error: unknown) => void,
+  maxBuffered: number,
 ): Promise<number> {
   let sent = 0;
   let inChunk = 0;
@@ -40,7 +43,7 @@ export async function fanOut(
   for (const connection of [...targets]) {
     try {
       const data = payload(connection);
-      if (data !== null && sendText(connection.socket, data)) sent++;
+      if (data !== null && sendText(connection.socket, data, maxBuffered)) sent++;
     } catch (error) {
       onError(connection, error);
     }

@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import type { DataChange, EnvChange } from '../store/memory-data.js';
 import { ConnectionRegistry } from './connection-registry.js';
@@ -30,6 +32,7 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
     @Inject(FLAG_STORE) private readonly store: FlagStore,
     private readonly connections: ConnectionRegistry,
     @Inject(CLIENT_SYNC) private readonly clients: ClientSync,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
   ) {}
 
   onModuleInit(): void {
@@ -73,11 +76,11 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
       const frame = change.full
         ? serverFullBytes(this.store.data.env(change.envId))
         : Buffer.from(serverChangeMessage(change.flags, change.segments));
-      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError), storedAt);
+      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError, this.config.streaming.maxBufferedBytes), storedAt);
     }
     const clients = this.connections.of(change.envId, 'client');
     if (clients.size > 0) {
-      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError);
+      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError, this.config.streaming.maxBufferedBytes);
       this.record(change.envId, 'client', sent, storedAt);
     }
   }

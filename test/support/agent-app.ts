@@ -30,6 +30,16 @@ const COMMON = {
   tokenExpirySeconds: 30,
   store: { type: 'memory' },
   logLevel: 'error',
+  streaming: {
+    maxBufferedBytes: 8 * 1024 * 1024,
+    maxConnections: 20_000,
+    messagesPerSecond: 1000,
+    messageBurst: 10_000,
+    pingIntervalMs: 30_000,
+    pingTimeoutMs: 20_000,
+    maxUserBytes: 16_384,
+    maxUserProperties: 100,
+  },
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {
