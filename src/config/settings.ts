@@ -76,9 +76,9 @@ export const SETTINGS = [
     description: 'WebSocket: the agent sends a protocol-level ping to every socket this often' },
   { field: 'wsPingTimeoutSeconds', name: 'WS_PING_TIMEOUT_SECONDS', type: 'integer', default: 20,
     description: 'WebSocket: a socket that has not answered a ping within this time is terminated' },
-  { field: 'wsMaxUserBytes', name: 'WS_MAX_USER_BYTES', type: 'integer', default: 16_384,
-    description: 'WebSocket: largest client `data-sync` user (JSON bytes) a socket may hold; larger users are ignored' },
-  { field: 'wsMaxUserProperties', name: 'WS_MAX_USER_PROPERTIES', type: 'integer', default: 100,
+  { field: 'wsMaxUserBytes', name: 'WS_MAX_USER_BYTES', type: 'integer', default: 8192,
+    description: 'WebSocket: largest client `data-sync` user (JSON bytes) a socket may hold; larger users are ignored (FeatBit itself reads 8 KiB per message)' },
+  { field: 'wsMaxUserProperties', name: 'WS_MAX_USER_PROPERTIES', type: 'integer', default: 500,
     description: 'WebSocket: most `customizedProperties` of a client `data-sync` user; more and the user is ignored' },
 ] as const satisfies readonly Setting[];
 

@@ -55,8 +55,8 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   messageBurst: 100,
   pingIntervalMs: 30_000,
   pingTimeoutMs: 20_000,
-  maxUserBytes: 16_384,
-  maxUserProperties: 100,
+  maxUserBytes: 8192,
+  maxUserProperties: 500,
 };
 
 /** Per-socket bookkeeping of the bounds: a few numbers, no closures. */

@@ -37,8 +37,9 @@ const COMMON = {
     messageBurst: 10_000,
     pingIntervalMs: 30_000,
     pingTimeoutMs: 20_000,
-    maxUserBytes: 16_384,
-    maxUserProperties: 100,
+    // Generous, so tests of large users exercise evaluation; hostile-ws tests the bounds.
+    maxUserBytes: 1024 * 1024,
+    maxUserProperties: 10_000,
   },
 } as const satisfies Partial<AgentConfig>;
 
