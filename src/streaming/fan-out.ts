@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import type { Connection } from './connection-registry.js';
 
@@ -7,19 +8,64 @@ export const FAN_OUT_CHUNK = 1000;
 
 const TEXT = { binary: false } as const;
 
+/** ws's frame builder (`Sender.frame`), which its typings do not declare. */
+type FrameBuilder = (data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }) => Buffer[];
+const frameOf: FrameBuilder = (wsModule as unknown as { Sender: { frame: FrameBuilder } }).Sender.frame;
+
+/** The parts of a ws socket that decide whether a prepared frame may be written directly. */
+interface WsInternals {
+  _socket?: { write(chunk: Buffer): boolean } | null;
+  _sender?: { _state: number; _queue: unknown[] } | null;
+  _extensions?: Record<string, unknown>;
+}
+
+/**
+ * A text message framed once for every socket it goes to: a server frame is never masked, so
+ * header and payload are the same bytes for all sockets, and ws would otherwise build a header
+ * and write twice per socket.
+ */
+export class SharedFrame {
+  readonly payload: Buffer;
+  /** Header and payload in one buffer: one write per socket. */
+  readonly framed: Buffer;
+
+  constructor(data: string | Buffer) {
+    this.payload = typeof data === 'string' ? Buffer.from(data) : data;
+    const parts = frameOf(this.payload, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false });
+    this.framed = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+}
+
+/**
+ * Writes a prepared frame straight to the socket's stream when ws would write exactly those bytes:
+ * its sender is idle with nothing queued (ws queues only while compressing or reading a Blob) and
+ * permessage-deflate is not in use on this socket (then ws compresses, and its own send is used).
+ */
+function writeShared(socket: WebSocket, frame: SharedFrame): void {
+  const ws = socket as unknown as WsInternals;
+  const stream = ws._socket;
+  const sender = ws._sender;
+  if (!stream || !sender || sender._state !== 0 || sender._queue.length > 0 || ws._extensions?.['permessage-deflate'] !== undefined) {
+    socket.send(frame.payload, TEXT);
+    return;
+  }
+  stream.write(frame.framed);
+}
+
 /**
  * Sends one frame; never throws. Returns false when the socket could not take it. A socket with
  * more than `maxBuffered` unsent bytes (WS_MAX_BUFFERED_BYTES) is too slow to keep: it is dropped,
  * not waited for, so what one socket holds is bounded by `maxBuffered` plus one message.
  */
-export function sendText(socket: WebSocket, data: string | Buffer, maxBuffered: number): boolean {
+export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame, maxBuffered: number): boolean {
   if (socket.readyState !== WebSocket.OPEN) return false;
   if (socket.bufferedAmount > maxBuffered) {
     socket.terminate();
     return false;
   }
   try {
-    socket.send(data, TEXT);
+    if (data instanceof SharedFrame) writeShared(socket, data);
+    else socket.send(data, TEXT);
     return true;
   } catch {
     socket.terminate();
@@ -33,7 +79,7 @@ export function sendText(socket: WebSocket, data: string | Buffer, maxBuffered: 
  */
 export async function fanOut(
   targets: Iterable<Connection>,
-  payload: (connection: Connection) => string | Buffer | null,
+  payload: (connection: Connection) => string | Buffer | SharedFrame | null,
   onError: (connection: Connection, error: unknown) => void,
   maxBuffered: number,
 ): Promise<number> {

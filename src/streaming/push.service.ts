@@ -6,7 +6,7 @@ import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import type { DataChange, EnvChange } from '../store/memory-data.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { CLIENT_SYNC, type ClientSync } from './client-sync.js';
-import { fanOut } from './fan-out.js';
+import { SharedFrame, fanOut } from './fan-out.js';
 import { serverChangeMessage, serverFullBytes } from './server-payload.js';
 
 export interface FanOutRecord {
@@ -73,9 +73,10 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
       this.logger.warn({ msg: 'push to connection failed', connectionId: connection.id, err: String(error) });
     const servers = this.connections.of(change.envId, 'server');
     if (servers.size > 0) {
-      const frame = change.full
-        ? serverFullBytes(this.store.data.env(change.envId))
-        : Buffer.from(serverChangeMessage(change.flags, change.segments));
+      // The same bytes for every server socket: framed once, written to each.
+      const frame = new SharedFrame(
+        change.full ? serverFullBytes(this.store.data.env(change.envId)) : Buffer.from(serverChangeMessage(change.flags, change.segments)),
+      );
       this.record(change.envId, 'server', await fanOut(servers, () => frame, onError, this.config.streaming.maxBufferedBytes), storedAt);
     }
     const clients = this.connections.of(change.envId, 'client');
