@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
-import type { Connection } from './connection-registry.js';
+import type { BoundCounter, Connection } from './connection-registry.js';
 
 /** Sockets written per turn of the event loop, so HTTP requests get through between chunks. */
 export const FAN_OUT_CHUNK = 1000;
@@ -57,9 +57,10 @@ function writeShared(socket: WebSocket, frame: SharedFrame): void {
  * more than `maxBuffered` unsent bytes (WS_MAX_BUFFERED_BYTES) is too slow to keep: it is dropped,
  * not waited for, so what one socket holds is bounded by `maxBuffered` plus one message.
  */
-export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame, maxBuffered: number): boolean {
+export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame, maxBuffered: number, counter?: BoundCounter): boolean {
   if (socket.readyState !== WebSocket.OPEN) return false;
   if (socket.bufferedAmount > maxBuffered) {
+    counter?.countBound('slow_consumer');
     socket.terminate();
     return false;
   }
@@ -82,6 +83,7 @@ export async function fanOut(
   payload: (connection: Connection) => string | Buffer | SharedFrame | null,
   onError: (connection: Connection, error: unknown) => void,
   maxBuffered: number,
+  counter?: BoundCounter,
 ): Promise<number> {
   let sent = 0;
   let inChunk = 0;
@@ -89,7 +91,7 @@ export async function fanOut(
   for (const connection of [...targets]) {
     try {
       const data = payload(connection);
-      if (data !== null && sendText(connection.socket, data, maxBuffered)) sent++;
+      if (data !== null && sendText(connection.socket, data, maxBuffered, counter)) sent++;
     } catch (error) {
       onError(connection, error);
     }

@@ -7,6 +7,7 @@ import { isObservable, type Observable } from 'rxjs';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { StreamingLimits } from '../config/agent-config.js';
+import type { BoundCounter } from './connection-registry.js';
 import { FAN_OUT_CHUNK, sendText } from './fan-out.js';
 import { CloseCode, CloseReason, parseInbound } from './protocol.js';
 
@@ -61,20 +62,13 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
 
 /** Per-socket bookkeeping of the bounds: a few numbers, no closures. */
 interface Guard {
-  readonly stats: GuardStats;
+  readonly counter: BoundCounter;
   readonly limits: StreamingLimits;
   /** Token bucket of inbound messages (and client pings). */
   tokens: number;
   refilledAt: number;
   /** When the unanswered ping was sent; 0 when none is outstanding. */
   pingSentAt: number;
-}
-
-/** What the bounds did, for logs, status and metrics. */
-export interface GuardStats {
-  refusedUpgrades: number;
-  rateLimited: number;
-  deadTerminated: number;
 }
 
 type RoutedSocket = WebSocket & {
@@ -125,7 +119,7 @@ function withinRate(socket: RoutedSocket): boolean {
     guard.tokens -= 1;
     return true;
   }
-  guard.stats.rateLimited++;
+  guard.counter.countBound('rate_limit');
   logger.debug({ msg: 'socket closed: message rate exceeded', perSecond: messagesPerSecond, burst: messageBurst });
   socket.close(CloseCode.PolicyViolation, CloseReason.RateExceeded);
   return false;
@@ -166,7 +160,8 @@ function reply(client: RoutedSocket, value: unknown): void {
   if (value === undefined || value === null || client.readyState !== client.OPEN) return;
   const text = typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value);
   if (text.length === 0) return;
-  sendText(client, text, client[GUARD]?.limits.maxBufferedBytes ?? DEFAULT_STREAMING_LIMITS.maxBufferedBytes);
+  const guard = client[GUARD];
+  sendText(client, text, guard?.limits.maxBufferedBytes ?? DEFAULT_STREAMING_LIMITS.maxBufferedBytes, guard?.counter);
 }
 
 /**
@@ -183,11 +178,13 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   private readonly checkTimers = new Set<NodeJS.Timeout>();
   /** Set while draining: new upgrades are answered 503. */
   refusing = false;
-  readonly stats: GuardStats = { refusedUpgrades: 0, rateLimited: 0, deadTerminated: 0 };
+  private refusedUpgrades = 0;
 
+  /** `counter` (the connection registry) counts what the bounds did, for metrics. */
   constructor(
     appOrHttpServer?: INestApplicationContext | object,
     readonly limits: StreamingLimits = DEFAULT_STREAMING_LIMITS,
+    private readonly counter: BoundCounter = { countBound: () => undefined },
   ) {
     super(appOrHttpServer);
   }
@@ -256,7 +253,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
       for (const socket of server.clients as Set<RoutedSocket>) {
         const guard = socket[GUARD];
         if (!guard || guard.pingSentAt === 0 || guard.pingSentAt > sentAt) continue;
-        this.stats.deadTerminated++;
+        this.counter.countBound('ping_timeout');
         this.logger.debug({ msg: 'socket terminated: ping unanswered', timeoutMs: this.limits.pingTimeoutMs });
         socket.terminate();
       }
@@ -286,9 +283,9 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
       }
       if (this.openSockets >= this.limits.maxConnections) {
         // Refused before a WebSocket exists; SDKs treat a failed open as a reason to retry later.
-        this.stats.refusedUpgrades++;
-        if (this.stats.refusedUpgrades === 1 || this.stats.refusedUpgrades % 1000 === 0) {
-          this.logger.warn({ msg: 'MAX_CONNECTIONS reached: upgrades refused with 503', maxConnections: this.limits.maxConnections, refused: this.stats.refusedUpgrades });
+        this.counter.countBound('max_connections');
+        if (++this.refusedUpgrades === 1 || this.refusedUpgrades % 1000 === 0) {
+          this.logger.warn({ msg: 'MAX_CONNECTIONS reached: upgrades refused with 503', maxConnections: this.limits.maxConnections, refused: this.refusedUpgrades });
         }
         socket.on('error', destroySocket);
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
@@ -309,7 +306,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     const routed = client as RoutedSocket;
     routed[HANDLERS] = handlers;
     routed[TRANSFORM] = transform;
-    routed[GUARD] = { stats: this.stats, limits: this.limits, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0 };
+    routed[GUARD] = { counter: this.counter, limits: this.limits, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0 };
     client.on('error', onSocketError);
     client.on('message', onSocketMessage);
     client.on('ping', onSocketPing);

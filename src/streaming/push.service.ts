@@ -77,11 +77,11 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
       const frame = new SharedFrame(
         change.full ? serverFullBytes(this.store.data.env(change.envId)) : Buffer.from(serverChangeMessage(change.flags, change.segments)),
       );
-      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError, this.config.streaming.maxBufferedBytes), storedAt);
+      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError, this.config.streaming.maxBufferedBytes, this.connections), storedAt);
     }
     const clients = this.connections.of(change.envId, 'client');
     if (clients.size > 0) {
-      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError, this.config.streaming.maxBufferedBytes);
+      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError, this.config.streaming.maxBufferedBytes, this.connections);
       this.record(change.envId, 'client', sent, storedAt);
     }
   }

@@ -83,7 +83,7 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
       const { maxUserBytes, maxUserProperties } = this.config.streaming;
       if (!userWithinBounds(user, maxUserBytes, maxUserProperties)) {
         // Like an invalid user (§2.5): no reply, and the connection keeps the user it had.
-        this.connections.countIn('data-sync-user-too-large');
+        this.connections.countBound('user_too_large');
         this.logger.debug({ msg: 'client user over WS_MAX_USER_BYTES / WS_MAX_USER_PROPERTIES ignored', connectionId: connection.id });
         return undefined;
       }

@@ -108,6 +108,7 @@ describe('hostile WebSocket client: a socket that never reads', () => {
       // The agent held at most the bound plus one reply beyond the kernel's buffers.
       assert.ok(maxBuffered <= MAX_BUFFERED + 2 * BIG_FIELD + 4096, `agent buffered ${maxBuffered} bytes for one socket`);
       assert.ok(rssPeak - rssBefore < 64 * 1024 * 1024, `RSS grew by ${Math.round((rssPeak - rssBefore) / 1048576)} MiB`);
+      assert.ok((agent.app.get(ConnectionRegistry).bounded.get('slow_consumer') ?? 0) >= 1);
       await served(bystander);
       bystander.send({ messageType: 'data-sync', data: { timestamp: 0 } });
       assert.equal((await bystander.next()).data['eventType'], 'full');
@@ -141,6 +142,8 @@ describe('hostile WebSocket client: MAX_CONNECTIONS', () => {
     });
     assert.equal(status, 503);
     for (const sdk of open) await served(sdk);
+    const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+    assert.match(metrics, /featbit_agent_websocket_bounded_total\{reason="max_connections"\} 1\b/);
 
     const gone = new Promise<void>((resolve) => agentSides[0]?.socket.once('close', () => resolve()));
     open.shift()?.close();
@@ -169,6 +172,7 @@ describe('hostile WebSocket client: message rate', () => {
     const closed = await withTimeout(flooder.closed, 5000, 'the rate-limit close');
     assert.equal(closed.code, 1008);
     assert.ok(pongs <= 12, `${pongs} pongs answered past a burst of 10`);
+    assert.equal(agent.app.get(ConnectionRegistry).bounded.get('rate_limit'), 1);
     await served(bystander);
     bystander.close();
   });
@@ -184,7 +188,7 @@ describe('hostile WebSocket client: a dead (half-open) socket', () => {
   let agent: RunningAgent;
   let sdk: IFbClient | undefined;
   before(async () => {
-    agent = await agentWith({ pingIntervalMs: 100, pingTimeoutMs: 200 });
+    agent = await agentWith({ pingIntervalMs: 200, pingTimeoutMs: 1000 });
   });
   after(async () => {
     await sdk?.close();
@@ -240,6 +244,7 @@ describe('hostile WebSocket client: a dead (half-open) socket', () => {
     );
     await served(live);
     assert.equal(registry.counts().server, 2);
+    assert.equal(registry.bounded.get('ping_timeout'), 1);
     const flag = await sdk.boolVariation('dark-mode', new UserBuilder('u-1').build(), true);
     assert.equal(typeof flag, 'boolean');
     live.close();
@@ -269,6 +274,7 @@ describe('hostile WebSocket client: per-connection user', () => {
     }
     const connection = newestConnection(agent);
     assert.equal((connection.user as { keyId?: string } | undefined)?.keyId, 'u-ok');
+    assert.equal(agent.app.get(ConnectionRegistry).bounded.get('user_too_large'), 3);
     sdk.send({ messageType: 'data-sync', data: { timestamp: 0, user: { keyId: 'u-fine', customizedProperties: many.slice(0, 20) } } });
     assert.equal((await sdk.next()).data['userKeyId'], 'u-fine');
     sdk.close();
