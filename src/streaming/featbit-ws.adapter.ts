@@ -8,7 +8,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { StreamingLimits } from '../config/agent-config.js';
 import type { BoundCounter } from './connection-registry.js';
-import { FAN_OUT_CHUNK, sendText } from './fan-out.js';
+import { FAN_OUT_CHUNK, SharedFrame, sendText } from './fan-out.js';
 import { CloseCode, CloseReason, parseInbound } from './protocol.js';
 
 /** Inbound messages up to this size are accepted (protocol §2.4 asks for at least 1 MiB). */
@@ -138,7 +138,7 @@ function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
     logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
     return;
   }
-  if (typeof result === 'string') {
+  if (typeof result === 'string' || result instanceof SharedFrame) {
     reply(socket, result);
     return;
   }
@@ -158,8 +158,8 @@ function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
  */
 function reply(client: RoutedSocket, value: unknown): void {
   if (value === undefined || value === null || client.readyState !== client.OPEN) return;
-  const text = typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value);
-  if (text.length === 0) return;
+  const text = typeof value === 'string' || Buffer.isBuffer(value) || value instanceof SharedFrame ? value : JSON.stringify(value);
+  if ((text instanceof SharedFrame ? text.payload : text).length === 0) return;
   const guard = client[GUARD];
   sendText(client, text, guard?.limits.maxBufferedBytes ?? DEFAULT_STREAMING_LIMITS.maxBufferedBytes, guard?.counter);
 }

@@ -7,7 +7,7 @@ import type { DataChange, EnvChange } from '../store/memory-data.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { CLIENT_SYNC, type ClientSync } from './client-sync.js';
 import { SharedFrame, fanOut } from './fan-out.js';
-import { serverChangeMessage, serverFullBytes } from './server-payload.js';
+import { serverChangeMessage, serverFullFrame } from './server-payload.js';
 
 export interface FanOutRecord {
   envId: string;
@@ -74,9 +74,9 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
     const servers = this.connections.of(change.envId, 'server');
     if (servers.size > 0) {
       // The same bytes for every server socket: framed once, written to each.
-      const frame = new SharedFrame(
-        change.full ? serverFullBytes(this.store.data.env(change.envId)) : Buffer.from(serverChangeMessage(change.flags, change.segments)),
-      );
+      const frame = change.full
+        ? serverFullFrame(this.store.data.env(change.envId))
+        : new SharedFrame(serverChangeMessage(change.flags, change.segments));
       this.record(change.envId, 'server', await fanOut(servers, () => frame, onError, this.config.streaming.maxBufferedBytes, this.connections), storedAt);
     }
     const clients = this.connections.of(change.envId, 'client');

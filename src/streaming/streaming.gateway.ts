@@ -15,6 +15,7 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { DataSyncService } from './data-sync.service.js';
+import type { SharedFrame } from './fan-out.js';
 import { CloseCode, CloseReason, PONG, echoMessage, parseStreamingRequest, requestTimestamp, requestUser, userWithinBounds } from './protocol.js';
 
 @WebSocketGateway({ path: '/streaming' })
@@ -74,7 +75,7 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
   }
 
   @SubscribeMessage('data-sync')
-  sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | undefined {
+  sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | SharedFrame | undefined {
     this.connections.countIn('data-sync');
     const connection = this.connections.get(socket);
     if (!connection) return undefined;
