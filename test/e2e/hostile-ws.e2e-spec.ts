@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import fc from 'fast-check';
 import { FbClientBuilder, UserBuilder, type IFbClient } from '@featbit/node-server-sdk';
 import type { StreamingLimits } from '../../src/config/agent-config.js';
 import { offlineConfig, postBootstrap, startAgent, type RunningAgent } from '../support/agent-app.js';
-import { SdkSocket, tokenFor } from '../support/sdk-socket.js';
+import { SdkSocket, tokenFor, type Received } from '../support/sdk-socket.js';
+import { decodeStreamingToken } from '../../src/credentials/streaming-token.js';
 import { CLIENT_SECRET, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { DEFAULT_STREAMING_LIMITS } from '../../src/streaming/featbit-ws.adapter.js';
 import { ConnectionRegistry, type Connection } from '../../src/streaming/connection-registry.js';
@@ -297,4 +299,82 @@ describe('hostile WebSocket client: least privilege', () => {
     assert.deepEqual(await sdk.closed, { code: 4003, reason: 'invalid request, close by server' });
     assert.equal(await sdk.silentFor(0), true);
   });
+});
+
+describe('hostile WebSocket client: fuzzed handshakes and frames', () => {
+  let agent: RunningAgent;
+  let bystander: SdkSocket;
+  before(async () => {
+    agent = await agentWith({});
+    bystander = await serverSocket(agent);
+  });
+  after(async () => {
+    bystander.close();
+    await agent.close();
+  });
+
+  /** A valid token with one character replaced, inserted or removed; or any string at all. */
+  const tokens = fc.oneof(
+    fc.string({ maxLength: 120 }),
+    fc.string({ unit: fc.constantFrom(...'QBWSPHDXZU'), maxLength: 12 }).map((head) => head + SERVER_SECRET),
+    fc.tuple(fc.constantFrom(SERVER_SECRET, CLIENT_SECRET), fc.nat(), fc.nat(60), fc.string({ maxLength: 3 }), fc.nat(2)).map(([secret, start, at, text, cut]) => {
+      const token = tokenFor(secret, Date.now(), 2 + (start % 40));
+      const i = at % token.length;
+      return token.slice(0, i) + text + token.slice(i + cut);
+    }),
+  );
+
+  it('closes every malformed or forged handshake with 4003 and keeps serving', async () => {
+    await fc.assert(
+      fc.asyncProperty(tokens, fc.constantFrom('server', 'client', 'Server', 'relay-proxy', ''), async (token, type) => {
+        const decoded = decodeStreamingToken(token, Date.now(), 30);
+        // A mutation that still decodes to a held secret of the right type is a valid token.
+        fc.pre(!(decoded.ok && agent.store.data.secret(decoded.secret)?.type === type));
+        const sdk = SdkSocket.open(agent.wsUrl, `type=${encodeURIComponent(type)}&token=${encodeURIComponent(token)}`);
+        await sdk.opened;
+        assert.deepEqual(await sdk.closed, { code: 4003, reason: 'invalid request, close by server' });
+      }),
+      { numRuns: 150 },
+    );
+    await served(bystander);
+  });
+
+  const json = fc.json({ maxDepth: 3 }).map((text) => JSON.parse(text) as unknown);
+  const frames = fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.json({ maxDepth: 3 }),
+    fc
+      .record({
+        messageType: fc.constantFrom('ping', 'PING', 'echo', 'data-sync', 'Data-Sync', 'rp-agent-status', 'pong', 'x', ''),
+        data: fc.oneof(json, fc.record({ timestamp: json, user: json }), fc.record({ timestamp: fc.integer(), user: fc.record({ keyId: fc.string(), customizedProperties: json }) })),
+      })
+      .map((message) => JSON.stringify(message)),
+  );
+
+  for (const type of ['server', 'client'] as const) {
+    it(`survives arbitrary text frames on a ${type} socket: only protocol replies, no close`, async () => {
+      const sdk = SdkSocket.forSecret(agent.wsUrl, type, type === 'server' ? SERVER_SECRET : CLIENT_SECRET);
+      await sdk.opened;
+      let closed = false;
+      void sdk.closed.then(() => {
+        closed = true;
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(frames, { maxLength: 10 }), async (batch) => {
+          for (const frame of batch) sdk.send(frame);
+          sdk.send({ messageType: 'ping', data: null });
+          // Messages are handled in order: everything up to the pong answers this batch.
+          for (;;) {
+            const message: Received = await sdk.next();
+            assert.ok(['pong', 'echo', 'data-sync'].includes(message.messageType), message.messageType);
+            if (message.messageType === 'pong') break;
+          }
+          assert.equal(closed, false);
+        }),
+        { numRuns: 100 },
+      );
+      await served(bystander);
+      sdk.close();
+    });
+  }
 });
