@@ -4,6 +4,7 @@ import type { AgentConfig } from './config/agent-config.js';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { FeatBitWsAdapter } from './streaming/featbit-ws.adapter.js';
 import { StreamingGateway } from './streaming/streaming.gateway.js';
+import { ConnectionRegistry } from './streaming/connection-registry.js';
 import { PinoNestLogger, createPino } from './common/pino-logger.js';
 
 /** Bootstrap bodies of large workspaces are big; SDK requests are small. */
@@ -29,7 +30,7 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
     { logger, abortOnError: false },
   );
   if (logger) app.useLogger(logger);
-  const wsAdapter = new FeatBitWsAdapter(app);
+  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry));
   app.useWebSocketAdapter(wsAdapter);
   app.get(StreamingGateway).onStopAccepting = () => {
     wsAdapter.refusing = true;

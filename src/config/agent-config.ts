@@ -14,6 +14,23 @@ export interface InsightsOptions {
   retentionDays: number;
 }
 
+/** Bounds on SDK WebSocket connections (issue 11); times in ms. */
+export interface StreamingLimits {
+  /** A socket with more unsent bytes than this is dropped before the next push or reply. */
+  maxBufferedBytes: number;
+  /** Open sockets; upgrades past it are answered 503. */
+  maxConnections: number;
+  /** Token bucket per socket: sustained inbound messages per second, and the burst. */
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** Protocol-level ping period, and how long a ping may stay unanswered. */
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  /** A client user larger than this (JSON bytes) or with more properties is ignored. */
+  maxUserBytes: number;
+  maxUserProperties: number;
+}
+
 interface CommonConfig {
   insights: InsightsOptions;
   /** Bound of the graceful drain on SIGTERM. */
@@ -33,6 +50,7 @@ interface CommonConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Why this mode was chosen when MODE was unset (logged at start). */
   modeReason?: string;
+  streaming: StreamingLimits;
 }
 
 export interface AgentModeConfig extends CommonConfig {

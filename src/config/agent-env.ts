@@ -104,4 +104,35 @@ export class AgentEnv {
   // A JavaScript string holds at most about 512 MiB: a larger message could not be parsed anyway.
   @Max(512, { message: 'UPSTREAM_MAX_PAYLOAD_MB must be at most 512' })
   upstreamMaxPayloadMb!: number;
+  @IsInt({ message: 'WS_MAX_BUFFERED_BYTES must be an integer' })
+  @Min(65_536, { message: 'WS_MAX_BUFFERED_BYTES must be at least 65536' })
+  wsMaxBufferedBytes!: number;
+
+  @IsInt({ message: 'MAX_CONNECTIONS must be an integer' })
+  @Min(1, { message: 'MAX_CONNECTIONS must be at least 1' })
+  maxConnections!: number;
+
+  @IsInt({ message: 'WS_MAX_MESSAGES_PER_SECOND must be an integer' })
+  @Min(1, { message: 'WS_MAX_MESSAGES_PER_SECOND must be at least 1' })
+  wsMaxMessagesPerSecond!: number;
+
+  @IsInt({ message: 'WS_MESSAGE_BURST must be an integer' })
+  @Min(1, { message: 'WS_MESSAGE_BURST must be at least 1' })
+  wsMessageBurst!: number;
+
+  @IsInt({ message: 'WS_PING_INTERVAL_SECONDS must be an integer' })
+  @Min(1, { message: 'WS_PING_INTERVAL_SECONDS must be at least 1' })
+  wsPingIntervalSeconds!: number;
+
+  @IsInt({ message: 'WS_PING_TIMEOUT_SECONDS must be an integer' })
+  @Min(1, { message: 'WS_PING_TIMEOUT_SECONDS must be at least 1' })
+  wsPingTimeoutSeconds!: number;
+
+  @IsInt({ message: 'WS_MAX_USER_BYTES must be an integer' })
+  @Min(256, { message: 'WS_MAX_USER_BYTES must be at least 256' })
+  wsMaxUserBytes!: number;
+
+  @IsInt({ message: 'WS_MAX_USER_PROPERTIES must be an integer' })
+  @Min(0, { message: 'WS_MAX_USER_PROPERTIES must be at least 0' })
+  wsMaxUserProperties!: number;
 }

@@ -167,6 +167,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     store,
     logLevel: raw.logLevel,
     modeReason,
+    streaming: {
+      maxBufferedBytes: raw.wsMaxBufferedBytes,
+      maxConnections: raw.maxConnections,
+      messagesPerSecond: raw.wsMaxMessagesPerSecond,
+      messageBurst: raw.wsMessageBurst,
+      pingIntervalMs: raw.wsPingIntervalSeconds * 1000,
+      pingTimeoutMs: raw.wsPingTimeoutSeconds * 1000,
+      maxUserBytes: raw.wsMaxUserBytes,
+      maxUserProperties: raw.wsMaxUserProperties,
+    },
   };
   if (raw.mode === 'agent') {
     return {

@@ -66,6 +66,22 @@ export const SETTINGS = [
   { field: 'statusPage', name: 'STATUS_PAGE', type: 'boolean', default: true, description: 'serve the operator status page at `/`' },
   { field: 'upstreamMaxPayloadMb', name: 'UPSTREAM_MAX_PAYLOAD_MB', type: 'integer', default: 256,
     description: 'agent mode: largest message accepted from FeatBit, in MiB (an `rp_full` carries every environment in one message; 1–512)' },
+  { field: 'wsMaxBufferedBytes', name: 'WS_MAX_BUFFERED_BYTES', type: 'integer', default: 8_388_608,
+    description: 'WebSocket: a socket with more unsent bytes than this is dropped before the next push or reply' },
+  { field: 'maxConnections', name: 'MAX_CONNECTIONS', type: 'integer', default: 20_000,
+    description: 'WebSocket: open SDK sockets; upgrades past it are answered 503' },
+  { field: 'wsMaxMessagesPerSecond', name: 'WS_MAX_MESSAGES_PER_SECOND', type: 'integer', default: 20,
+    description: 'WebSocket: sustained inbound messages per socket (token bucket); past the burst the socket is closed with 1008' },
+  { field: 'wsMessageBurst', name: 'WS_MESSAGE_BURST', type: 'integer', default: 100,
+    description: 'WebSocket: inbound messages a socket may send at once before the rate applies' },
+  { field: 'wsPingIntervalSeconds', name: 'WS_PING_INTERVAL_SECONDS', type: 'integer', default: 30,
+    description: 'WebSocket: the agent sends a protocol-level ping to every socket this often' },
+  { field: 'wsPingTimeoutSeconds', name: 'WS_PING_TIMEOUT_SECONDS', type: 'integer', default: 20,
+    description: 'WebSocket: a socket that has not answered a ping within this time is terminated' },
+  { field: 'wsMaxUserBytes', name: 'WS_MAX_USER_BYTES', type: 'integer', default: 8192,
+    description: 'WebSocket: largest client `data-sync` user (JSON bytes) a socket may hold; larger users are ignored (FeatBit itself reads 8 KiB per message)' },
+  { field: 'wsMaxUserProperties', name: 'WS_MAX_USER_PROPERTIES', type: 'integer', default: 500,
+    description: 'WebSocket: most `customizedProperties` of a client `data-sync` user; more and the user is ignored' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

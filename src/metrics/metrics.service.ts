@@ -147,6 +147,16 @@ export class MetricsService implements OnModuleInit {
         this.inc({ kind: 'push' }, read());
       },
     });
+    new Counter({
+      name: 'featbit_agent_websocket_bounded_total',
+      help: 'WebSocket bounds that acted: upgrades refused (max_connections), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [reason, count] of connections.bounded) this.inc({ reason }, count);
+      },
+    });
     new Gauge({
       name: 'featbit_agent_connections',
       help: 'Open SDK WebSocket connections by SDK type and environment id',

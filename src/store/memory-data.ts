@@ -153,6 +153,9 @@ export class MemoryData {
         this.envs.set(item.envId, env);
       }
       const target = item.kind === 'flag' ? env.flags : env.segments;
+      // FeatBit sends each live patch once per server secret (§6.6): a copy of what is held is no change.
+      const held = target.get(item.id);
+      if (held && sameJson(held, item)) continue;
       if (!upsertInto(target, item)) continue;
       env.touch();
       env.version = Math.max(env.version, item.timestamp);

@@ -19,21 +19,35 @@ interface EnvConnections {
   client: Set<Connection>;
 }
 
+/** Why a bound acted on a socket (issue 11); counted for metrics. */
+export type BoundReason = 'max_connections' | 'rate_limit' | 'ping_timeout' | 'slow_consumer' | 'user_too_large';
+
+/** Counts what the WebSocket bounds did. */
+export interface BoundCounter {
+  countBound(reason: BoundReason): void;
+}
+
 const CONNECTION = Symbol('featbit.connection');
 type TaggedSocket = WebSocket & { [CONNECTION]?: Connection };
 
 /** Open SDK connections, grouped by environment and type for change fan-out. */
 @Injectable()
-export class ConnectionRegistry {
+export class ConnectionRegistry implements BoundCounter {
   private readonly envs = new Map<string, EnvConnections>();
   private nextId = 1;
   private total = 0;
   /** Messages received from SDKs by type, and replies sent (metrics read these). */
   readonly messagesIn = new Map<string, number>();
   repliesOut = 0;
+  /** Sockets refused, closed, terminated or users ignored by a bound, by reason. */
+  readonly bounded = new Map<BoundReason, number>();
 
   countIn(type: string): void {
     this.messagesIn.set(type, (this.messagesIn.get(type) ?? 0) + 1);
+  }
+
+  countBound(reason: BoundReason): void {
+    this.bounded.set(reason, (this.bounded.get(reason) ?? 0) + 1);
   }
 
   add(socket: WebSocket, init: Omit<Connection, 'id' | 'socket' | 'user'>): Connection {

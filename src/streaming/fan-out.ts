@@ -1,23 +1,72 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
-import type { Connection } from './connection-registry.js';
+import type { BoundCounter, Connection } from './connection-registry.js';
 
 /** Sockets written per turn of the event loop, so HTTP requests get through between chunks. */
 export const FAN_OUT_CHUNK = 1000;
-/** A socket that has this much unsent data is too slow to keep; it is dropped, not waited for. */
-export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 const TEXT = { binary: false } as const;
 
-/** Sends one frame; never throws. Returns false when the socket could not take it. */
-export function sendText(socket: WebSocket, data: string | Buffer): boolean {
+/** ws's frame builder (`Sender.frame`), which its typings do not declare. */
+type FrameBuilder = (data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }) => Buffer[];
+const frameOf: FrameBuilder = (wsModule as unknown as { Sender: { frame: FrameBuilder } }).Sender.frame;
+
+/** The parts of a ws socket that decide whether a prepared frame may be written directly. */
+interface WsInternals {
+  _socket?: { write(chunk: Buffer): boolean } | null;
+  _sender?: { _state: number; _queue: unknown[] } | null;
+  _extensions?: Record<string, unknown>;
+}
+
+/**
+ * A text message framed once for every socket it goes to: a server frame is never masked, so
+ * header and payload are the same bytes for all sockets, and ws would otherwise build a header
+ * and write twice per socket.
+ */
+export class SharedFrame {
+  readonly payload: Buffer;
+  /** Header and payload in one buffer: one write per socket. */
+  readonly framed: Buffer;
+
+  constructor(data: string | Buffer) {
+    this.payload = typeof data === 'string' ? Buffer.from(data) : data;
+    const parts = frameOf(this.payload, { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false });
+    this.framed = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+  }
+}
+
+/**
+ * Writes a prepared frame straight to the socket's stream when ws would write exactly those bytes:
+ * its sender is idle with nothing queued (ws queues only while compressing or reading a Blob) and
+ * permessage-deflate is not in use on this socket (then ws compresses, and its own send is used).
+ */
+function writeShared(socket: WebSocket, frame: SharedFrame): void {
+  const ws = socket as unknown as WsInternals;
+  const stream = ws._socket;
+  const sender = ws._sender;
+  if (!stream || !sender || sender._state !== 0 || sender._queue.length > 0 || ws._extensions?.['permessage-deflate'] !== undefined) {
+    socket.send(frame.payload, TEXT);
+    return;
+  }
+  stream.write(frame.framed);
+}
+
+/**
+ * Sends one frame; never throws. Returns false when the socket could not take it. A socket with
+ * more than `maxBuffered` unsent bytes (WS_MAX_BUFFERED_BYTES) is too slow to keep: it is dropped,
+ * not waited for, so what one socket holds is bounded by `maxBuffered` plus one message.
+ */
+export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame, maxBuffered: number, counter?: BoundCounter): boolean {
   if (socket.readyState !== WebSocket.OPEN) return false;
-  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+  if (socket.bufferedAmount > maxBuffered) {
+    counter?.countBound('slow_consumer');
     socket.terminate();
     return false;
   }
   try {
-    socket.send(data, TEXT);
+    if (data instanceof SharedFrame) writeShared(socket, data);
+    else socket.send(data, TEXT);
     return true;
   } catch {
     socket.terminate();
@@ -31,8 +80,10 @@ export function sendText(socket: WebSocket, data: string | Buffer): boolean {
  */
 export async function fanOut(
   targets: Iterable<Connection>,
-  payload: (connection: Connection) => string | Buffer | null,
+  payload: (connection: Connection) => string | Buffer | SharedFrame | null,
   onError: (connection: Connection, error: unknown) => void,
+  maxBuffered: number,
+  counter?: BoundCounter,
 ): Promise<number> {
   let sent = 0;
   let inChunk = 0;
@@ -40,7 +91,7 @@ export async function fanOut(
   for (const connection of [...targets]) {
     try {
       const data = payload(connection);
-      if (data !== null && sendText(connection.socket, data)) sent++;
+      if (data !== null && sendText(connection.socket, data, maxBuffered, counter)) sent++;
     } catch (error) {
       onError(connection, error);
     }

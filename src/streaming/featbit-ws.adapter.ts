@@ -1,11 +1,15 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
-import type { WsMessageHandler } from '@nestjs/common';
+import type { INestApplicationContext, WsMessageHandler } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { isObservable, type Observable } from 'rxjs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { CloseCode, parseInbound } from './protocol.js';
+import type { StreamingLimits } from '../config/agent-config.js';
+import type { BoundCounter } from './connection-registry.js';
+import { FAN_OUT_CHUNK, SharedFrame, sendText } from './fan-out.js';
+import { CloseCode, CloseReason, parseInbound } from './protocol.js';
 
 /** Inbound messages up to this size are accepted (protocol §2.4 asks for at least 1 MiB). */
 export const MAX_INBOUND_BYTES = 1024 * 1024;
@@ -42,10 +46,35 @@ function textOf(data: RawData): string {
 const logger = new Logger('FeatBitWsAdapter');
 const HANDLERS = Symbol('featbit.handlers');
 const TRANSFORM = Symbol('featbit.transform');
+const GUARD = Symbol('featbit.guard');
+
+/** Defaults of the settings (used when the adapter is built without config, e.g. by tools). */
+export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
+  maxBufferedBytes: 8 * 1024 * 1024,
+  maxConnections: 20_000,
+  messagesPerSecond: 20,
+  messageBurst: 100,
+  pingIntervalMs: 30_000,
+  pingTimeoutMs: 20_000,
+  maxUserBytes: 8192,
+  maxUserProperties: 500,
+};
+
+/** Per-socket bookkeeping of the bounds: a few numbers, no closures. */
+interface Guard {
+  readonly counter: BoundCounter;
+  readonly limits: StreamingLimits;
+  /** Token bucket of inbound messages (and client pings). */
+  tokens: number;
+  refilledAt: number;
+  /** When the unanswered ping was sent; 0 when none is outstanding. */
+  pingSentAt: number;
+}
 
 type RoutedSocket = WebSocket & {
   [HANDLERS]?: WsMessageHandler[];
   [TRANSFORM]?: (data: unknown) => Observable<unknown>;
+  [GUARD]?: Guard;
 };
 
 function destroySocket(this: Duplex): void {
@@ -57,7 +86,43 @@ function onSocketError(this: WebSocket, error: Error): void {
 }
 
 function onSocketMessage(this: RoutedSocket, data: RawData, isBinary: boolean): void {
+  // Frames that arrive after a close was decided are dropped unparsed.
+  if (this.readyState !== this.OPEN || !withinRate(this)) return;
   route(this, data, isBinary);
+}
+
+/** Client-sent pings are answered by ws itself: they draw on the same bucket as messages. */
+function onSocketPing(this: RoutedSocket): void {
+  if (this.readyState === this.OPEN) withinRate(this);
+}
+
+/** Any sign of life from the peer settles the outstanding server ping. */
+function onSocketPong(this: RoutedSocket): void {
+  const guard = this[GUARD];
+  if (guard) guard.pingSentAt = 0;
+}
+
+/**
+ * Token bucket (messagesPerSecond, messageBurst). An SDK sends a ping every 18 s and a data-sync
+ * per identify, so a socket past the bucket is misbehaving: it is closed with 1008 (policy
+ * violation) rather than having its frames silently dropped, which would leave an SDK waiting.
+ */
+function withinRate(socket: RoutedSocket): boolean {
+  const guard = socket[GUARD];
+  if (!guard) return true;
+  guard.pingSentAt = 0;
+  const now = Date.now();
+  const { messagesPerSecond, messageBurst } = guard.limits;
+  guard.tokens = Math.min(messageBurst, guard.tokens + ((now - guard.refilledAt) * messagesPerSecond) / 1000);
+  guard.refilledAt = now;
+  if (guard.tokens >= 1) {
+    guard.tokens -= 1;
+    return true;
+  }
+  guard.counter.countBound('rate_limit');
+  logger.debug({ msg: 'socket closed: message rate exceeded', perSecond: messagesPerSecond, burst: messageBurst });
+  socket.close(CloseCode.PolicyViolation, CloseReason.RateExceeded);
+  return false;
 }
 
 function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
@@ -73,7 +138,7 @@ function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
     logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
     return;
   }
-  if (typeof result === 'string') {
+  if (typeof result === 'string' || result instanceof SharedFrame) {
     reply(socket, result);
     return;
   }
@@ -87,12 +152,16 @@ function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
   );
 }
 
-/** A handler error sends nothing (protocol §2.4); empty strings are never sent. */
-function reply(client: WebSocket, value: unknown): void {
+/**
+ * A handler error sends nothing (protocol §2.4); empty strings are never sent. Replies obey the
+ * same back-pressure bound as pushes: a socket that does not read is dropped, not buffered for.
+ */
+function reply(client: RoutedSocket, value: unknown): void {
   if (value === undefined || value === null || client.readyState !== client.OPEN) return;
-  const text = typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value);
-  if (text.length === 0) return;
-  client.send(text, { binary: false });
+  const text = typeof value === 'string' || Buffer.isBuffer(value) || value instanceof SharedFrame ? value : JSON.stringify(value);
+  if ((text instanceof SharedFrame ? text.payload : text).length === 0) return;
+  const guard = client[GUARD];
+  sendText(client, text, guard?.limits.maxBufferedBytes ?? DEFAULT_STREAMING_LIMITS.maxBufferedBytes, guard?.counter);
 }
 
 /**
@@ -105,8 +174,20 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   private readonly logger = logger;
   private readonly servers: { server: WebSocketServer; path: string }[] = [];
   private upgradeListener?: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  private pingTimer?: NodeJS.Timeout;
+  private readonly checkTimers = new Set<NodeJS.Timeout>();
   /** Set while draining: new upgrades are answered 503. */
   refusing = false;
+  private refusedUpgrades = 0;
+
+  /** `counter` (the connection registry) counts what the bounds did, for metrics. */
+  constructor(
+    appOrHttpServer?: INestApplicationContext | object,
+    readonly limits: StreamingLimits = DEFAULT_STREAMING_LIMITS,
+    private readonly counter: BoundCounter = { countBound: () => undefined },
+  ) {
+    super(appOrHttpServer);
+  }
 
   override create(_port: number, options?: { path?: string }): WebSocketServer {
     const server = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES, perMessageDeflate: false });
@@ -114,7 +195,76 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     const path = options?.path ?? '/streaming';
     this.servers.push({ server, path: path.endsWith('/') ? path.slice(0, -1) : path });
     this.listenForUpgrades();
+    this.startPinging();
     return server;
+  }
+
+  /** Open sockets of every server, validated or not (each holds a descriptor and buffers). */
+  get openSockets(): number {
+    let open = 0;
+    for (const { server } of this.servers) open += server.clients.size;
+    return open;
+  }
+
+  /**
+   * Server-side heartbeat with WebSocket ping frames (SDKs' WebSocket stacks answer them; no
+   * FeatBit message is sent): every interval each socket without an outstanding ping gets one, and
+   * a socket that has not answered (pong or any frame) within the timeout is terminated.
+   */
+  private startPinging(): void {
+    if (this.pingTimer) return;
+    this.pingTimer = setInterval(() => void this.pingAll(), this.limits.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private async pingAll(): Promise<void> {
+    const sentAt = Date.now();
+    let inChunk = 0;
+    for (const { server } of this.servers) {
+      for (const socket of [...server.clients] as RoutedSocket[]) {
+        const guard = socket[GUARD];
+        if (!guard || guard.pingSentAt !== 0 || socket.readyState !== socket.OPEN) continue;
+        if (socket.bufferedAmount > this.limits.maxBufferedBytes) {
+          socket.terminate();
+          continue;
+        }
+        guard.pingSentAt = sentAt;
+        try {
+          socket.ping();
+        } catch {
+          socket.terminate();
+        }
+        if (++inChunk >= FAN_OUT_CHUNK) {
+          inChunk = 0;
+          await nextTurn();
+        }
+      }
+    }
+    const check = setTimeout(() => {
+      this.checkTimers.delete(check);
+      this.terminateUnanswered(sentAt);
+    }, this.limits.pingTimeoutMs);
+    check.unref();
+    this.checkTimers.add(check);
+  }
+
+  private terminateUnanswered(sentAt: number): void {
+    for (const { server } of this.servers) {
+      for (const socket of server.clients as Set<RoutedSocket>) {
+        const guard = socket[GUARD];
+        if (!guard || guard.pingSentAt === 0 || guard.pingSentAt > sentAt) continue;
+        this.counter.countBound('ping_timeout');
+        this.logger.debug({ msg: 'socket terminated: ping unanswered', timeoutMs: this.limits.pingTimeoutMs });
+        socket.terminate();
+      }
+    }
+  }
+
+  private stopPinging(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    for (const timer of this.checkTimers) clearTimeout(timer);
+    this.checkTimers.clear();
   }
 
   private listenForUpgrades(): void {
@@ -129,6 +279,16 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
       if (this.refusing) {
         // Draining: SDKs retry, and a load balancer sends them to another agent.
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      if (this.openSockets >= this.limits.maxConnections) {
+        // Refused before a WebSocket exists; SDKs treat a failed open as a reason to retry later.
+        this.counter.countBound('max_connections');
+        if (++this.refusedUpgrades === 1 || this.refusedUpgrades % 1000 === 0) {
+          this.logger.warn({ msg: 'MAX_CONNECTIONS reached: upgrades refused with 503', maxConnections: this.limits.maxConnections, refused: this.refusedUpgrades });
+        }
+        socket.on('error', destroySocket);
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
         return;
       }
       socket.on('error', destroySocket);
@@ -146,8 +306,11 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     const routed = client as RoutedSocket;
     routed[HANDLERS] = handlers;
     routed[TRANSFORM] = transform;
+    routed[GUARD] = { counter: this.counter, limits: this.limits, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0 };
     client.on('error', onSocketError);
     client.on('message', onSocketMessage);
+    client.on('ping', onSocketPing);
+    client.on('pong', onSocketPong);
   }
 
   override bindClientDisconnect(client: WebSocket, callback: (...args: unknown[]) => void): void {
@@ -156,6 +319,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
 
   /** Closes every socket with 1000 (SDKs reconnect), then ends the server. */
   override async close(server: WebSocketServer): Promise<void> {
+    this.stopPinging();
     for (const socket of server.clients) socket.close(CloseCode.Normal, 'server shutdown');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const deadline = setTimeout(() => {
@@ -166,6 +330,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   }
 
   override dispose(): Promise<void> {
+    this.stopPinging();
     const http = this.httpServer as HttpServer | undefined;
     if (this.upgradeListener && http) http.off('upgrade', this.upgradeListener);
     this.upgradeListener = undefined;

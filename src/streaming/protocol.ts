@@ -5,6 +5,7 @@ export type SdkType = 'server' | 'client';
 export const CloseCode = {
   Normal: 1000,
   GoingAway: 1001,
+  PolicyViolation: 1008,
   TooLarge: 1009,
   ServiceUnavailable: 1011,
   InvalidRequest: 4003,
@@ -13,6 +14,7 @@ export const CloseCode = {
 export const CloseReason = {
   InvalidRequest: 'invalid request, close by server',
   ServiceUnavailable: 'service unavailable, close by server',
+  RateExceeded: 'message rate exceeded, close by server',
 } as const;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -77,6 +79,22 @@ export function requestTimestamp(data: unknown): number {
 export function requestUser(data: unknown): unknown {
   if (typeof data !== 'object' || data === null) return undefined;
   return (data as Record<string, unknown>)['user'];
+}
+
+/**
+ * A client user is held by its connection for every later push, so its size is bounded: at most
+ * `maxProperties` custom properties (the property name is matched case-insensitively, §2.5) and
+ * `maxBytes` of JSON. Anything that is not an object is left to the user validation.
+ */
+export function userWithinBounds(user: unknown, maxBytes: number, maxProperties: number): boolean {
+  if (typeof user !== 'object' || user === null) return true;
+  for (const key of Object.keys(user)) {
+    if (key.toLowerCase() !== 'customizedproperties') continue;
+    const properties = (user as Record<string, unknown>)[key];
+    if (Array.isArray(properties) && properties.length > maxProperties) return false;
+  }
+  const text = JSON.stringify(user);
+  return text.length <= maxBytes && Buffer.byteLength(text) <= maxBytes;
 }
 
 export const PONG = '{"messageType":"pong","data":{}}';

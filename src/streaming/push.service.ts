@@ -1,11 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { AGENT_CONFIG } from '../config/config.tokens.js';
+import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import type { DataChange, EnvChange } from '../store/memory-data.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { CLIENT_SYNC, type ClientSync } from './client-sync.js';
-import { fanOut } from './fan-out.js';
-import { serverChangeMessage, serverFullBytes } from './server-payload.js';
+import { SharedFrame, fanOut } from './fan-out.js';
+import { serverChangeMessage, serverFullFrame } from './server-payload.js';
 
 export interface FanOutRecord {
   envId: string;
@@ -30,6 +32,7 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
     @Inject(FLAG_STORE) private readonly store: FlagStore,
     private readonly connections: ConnectionRegistry,
     @Inject(CLIENT_SYNC) private readonly clients: ClientSync,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
   ) {}
 
   onModuleInit(): void {
@@ -70,14 +73,15 @@ export class PushService implements OnModuleInit, OnModuleDestroy {
       this.logger.warn({ msg: 'push to connection failed', connectionId: connection.id, err: String(error) });
     const servers = this.connections.of(change.envId, 'server');
     if (servers.size > 0) {
+      // The same bytes for every server socket: framed once, written to each.
       const frame = change.full
-        ? serverFullBytes(this.store.data.env(change.envId))
-        : Buffer.from(serverChangeMessage(change.flags, change.segments));
-      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError), storedAt);
+        ? serverFullFrame(this.store.data.env(change.envId))
+        : new SharedFrame(serverChangeMessage(change.flags, change.segments));
+      this.record(change.envId, 'server', await fanOut(servers, () => frame, onError, this.config.streaming.maxBufferedBytes, this.connections), storedAt);
     }
     const clients = this.connections.of(change.envId, 'client');
     if (clients.size > 0) {
-      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError);
+      const sent = await fanOut(clients, (connection) => this.clients.push(connection, change), onError, this.config.streaming.maxBufferedBytes, this.connections);
       this.record(change.envId, 'client', sent, storedAt);
     }
   }

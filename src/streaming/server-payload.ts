@@ -1,5 +1,6 @@
 import type { StoreItem } from '../store/data-set.js';
 import type { EnvState } from '../store/memory-data.js';
+import { SharedFrame } from './fan-out.js';
 
 /** Server SDK `data-sync` messages (protocol §2.7, §3.2), built from cached item JSON. */
 
@@ -38,6 +39,14 @@ export function serverFullMessage(env: EnvState | undefined): string {
 export function serverFullBytes(env: EnvState | undefined): Buffer {
   if (!env) return Buffer.from(EMPTY_SERVER_FULL);
   return env.cached('server-full-bytes', (e) => Buffer.from(serverFullMessage(e)));
+}
+
+let emptyFullFrame: SharedFrame | undefined;
+
+/** Full payload as one WebSocket frame, for pushes and for every SDK asking for it; cached with the string. */
+export function serverFullFrame(env: EnvState | undefined): SharedFrame {
+  if (!env) return (emptyFullFrame ??= new SharedFrame(EMPTY_SERVER_FULL));
+  return env.cached('server-full-frame', (e) => new SharedFrame(serverFullBytes(e)));
 }
 
 /** Items with `updatedAt` strictly after `since`; null when there are none. */

@@ -15,7 +15,8 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { DataSyncService } from './data-sync.service.js';
-import { CloseCode, CloseReason, PONG, echoMessage, parseStreamingRequest, requestTimestamp, requestUser } from './protocol.js';
+import type { SharedFrame } from './fan-out.js';
+import { CloseCode, CloseReason, PONG, echoMessage, parseStreamingRequest, requestTimestamp, requestUser, userWithinBounds } from './protocol.js';
 
 @WebSocketGateway({ path: '/streaming' })
 export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnect {
@@ -74,11 +75,21 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
   }
 
   @SubscribeMessage('data-sync')
-  sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | undefined {
+  sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | SharedFrame | undefined {
     this.connections.countIn('data-sync');
     const connection = this.connections.get(socket);
     if (!connection) return undefined;
-    const reply = this.dataSync.reply(connection, requestTimestamp(data), requestUser(data));
+    const user = requestUser(data);
+    if (connection.type === 'client') {
+      const { maxUserBytes, maxUserProperties } = this.config.streaming;
+      if (!userWithinBounds(user, maxUserBytes, maxUserProperties)) {
+        // Like an invalid user (§2.5): no reply, and the connection keeps the user it had.
+        this.connections.countBound('user_too_large');
+        this.logger.debug({ msg: 'client user over WS_MAX_USER_BYTES / WS_MAX_USER_PROPERTIES ignored', connectionId: connection.id });
+        return undefined;
+      }
+    }
+    const reply = this.dataSync.reply(connection, requestTimestamp(data), user);
     if (reply !== undefined) this.connections.repliesOut++;
     return reply;
   }

@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { offlineConfig, startAgent, type RunningAgent, postBootstrap } from '../support/agent-app.js';
+import { agentConfig, offlineConfig, startAgent, type RunningAgent, postBootstrap } from '../support/agent-app.js';
 import { SdkSocket, tokenFor } from '../support/sdk-socket.js';
-import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
 import { StreamingGateway } from '../../src/streaming/streaming.gateway.js';
 
 const INVALID = { code: 4003, reason: 'invalid request, close by server' };
@@ -193,6 +194,52 @@ describe(`${StreamingGateway.name} before any data`, () => {
       assert.deepEqual(await sdk.closed, { code: 1011, reason: 'service unavailable, close by server' });
     } finally {
       await agent.close();
+    }
+  });
+});
+
+describe(`${StreamingGateway.name} in agent mode`, () => {
+  it('pushes one patch per change although FeatBit sends it once per server secret (§6.6)', async () => {
+    const body = sampleBootstrap();
+    const env = body.items[0];
+    assert.ok(env);
+    const server = env.secrets.find((s) => s['type'] === 'server');
+    // A second server secret of the same environment: FeatBit sends every live patch twice.
+    env.secrets.push({ ...server, value: `AAAAAAAAAAAAAAAAAAAAAA${SERVER_SECRET.slice(22)}` });
+    const fake = await FakeFeatBitServer.start({ data: body });
+    const agent = await startAgent(agentConfig(fake.streamingUrl));
+    try {
+      const end = Date.now() + 10_000;
+      while (!agent.store.data.isPopulated) {
+        if (Date.now() > end) throw new Error('the agent never synced');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const sdk = SdkSocket.forSecret(agent.wsUrl, 'server', SERVER_SECRET);
+      await sdk.opened;
+      sdk.send({ messageType: 'data-sync', data: { timestamp: 0 } });
+      assert.equal((await sdk.next()).data['eventType'], 'full');
+
+      const changed = { ...fake.flag(ENV_ID, 'dark-mode'), isEnabled: true, updatedAt: '2026-02-01T00:00:00.000Z' };
+      const stored = fake.upsertFlag(ENV_ID, changed);
+      fake.upsertFlag(ENV_ID, stored);
+      const segment = env.segments[0];
+      assert.ok(segment);
+      const storedSegment = fake.upsertSegment(ENV_ID, { ...segment, updatedAt: '2026-02-02T00:00:00.000Z' });
+      fake.upsertSegment(ENV_ID, storedSegment);
+      // A later change marks the end: upstream messages are handled and pushed in order.
+      const marker = fake.upsertFlag(ENV_ID, { ...fake.flag(ENV_ID, 'welcome-text'), updatedAt: '2026-02-03T00:00:00.000Z' });
+      const pushes: string[] = [];
+      for (;;) {
+        const push = await sdk.next();
+        const items = [...(push.data['featureFlags'] as { key: string }[]).map((f) => f.key), ...(push.data['segments'] as { id: string }[]).map((s) => s.id)];
+        pushes.push(items.join(','));
+        if (items.includes(String(marker['key']))) break;
+      }
+      assert.deepEqual(pushes, ['dark-mode', String(segment['id']), 'welcome-text']);
+      sdk.close();
+    } finally {
+      await agent.close();
+      await fake.stop();
     }
   });
 });

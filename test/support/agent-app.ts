@@ -31,6 +31,17 @@ const COMMON = {
   store: { type: 'memory' },
   logLevel: 'error',
   upstreamMaxPayloadBytes: 256 * 1024 * 1024,
+  streaming: {
+    maxBufferedBytes: 8 * 1024 * 1024,
+    maxConnections: 20_000,
+    messagesPerSecond: 1000,
+    messageBurst: 10_000,
+    pingIntervalMs: 30_000,
+    pingTimeoutMs: 20_000,
+    // Generous, so tests of large users exercise evaluation; hostile-ws tests the bounds.
+    maxUserBytes: 1024 * 1024,
+    maxUserProperties: 10_000,
+  },
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {

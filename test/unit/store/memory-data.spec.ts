@@ -44,6 +44,24 @@ describe(MemoryData.name, () => {
     assert.equal(data.env(ENV_ID)?.flags.get('a')?.json['v'], 2);
   });
 
+  it('reports an upsert of exactly what is held (same timestamp, same content) as no change', () => {
+    const data = new MemoryData();
+    assert.equal(data.applyPatch(flag('a', '2026-01-02T00:00:00Z', { v: 1 })).envs.length, 1);
+    const held = data.env(ENV_ID);
+    held?.cached('probe', () => 'kept');
+    const generation = held?.generation;
+    // The duplicate FeatBit sends for a second server secret of the environment.
+    assert.deepEqual(data.applyPatch(flag('a', '2026-01-02T00:00:00Z', { v: 1 })).envs, []);
+    assert.equal(held?.generation, generation);
+    assert.equal(held?.cached('probe', () => 'rebuilt'), 'kept');
+    // Same timestamp, other content; or same content, newer timestamp: changes.
+    assert.equal(data.applyPatch(flag('a', '2026-01-02T00:00:00Z', { v: 2 })).envs[0]?.flags.length, 1);
+    assert.equal(data.applyPatch(flag('a', '2026-01-03T00:00:00Z', { v: 2 })).envs[0]?.flags.length, 1);
+    // Two copies in one batch: stored once.
+    const twice = [...flag('b', '2026-01-04T00:00:00Z'), ...flag('b', '2026-01-04T00:00:00Z')];
+    assert.equal(data.applyPatch(twice).envs[0]?.flags.length, 1);
+  });
+
   it('never lowers dataVersion, and reconciles a full replace into the changes only', () => {
     const data = new MemoryData();
     const body = parseBootstrap(sampleBootstrap());

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseInbound, parseStreamingRequest, requestTimestamp } from '../../../src/streaming/protocol.js';
+import { parseInbound, parseStreamingRequest, requestTimestamp, userWithinBounds } from '../../../src/streaming/protocol.js';
 
 describe(parseStreamingRequest.name, () => {
   const cases: [string, boolean][] = [
@@ -30,4 +30,21 @@ describe(requestTimestamp.name, () => {
     [{ timestamp: 42 }, 42], [{}, 0], [null, 0], [{ timestamp: null }, 0], [{ timestamp: '42' }, 0], [{ timestamp: 1.5 }, 0], [{ timestamp: true }, 0], [{ timestamp: 2 ** 64 }, 0],
   ];
   for (const [data, expected] of cases) it(`${JSON.stringify(data)} → ${expected}`, () => assert.equal(requestTimestamp(data), expected));
+});
+
+describe(userWithinBounds.name, () => {
+  const props = (n: number): { name: string; value: string }[] => Array.from({ length: n }, (_, i) => ({ name: `p${i}`, value: 'v' }));
+  it('bounds the property count, whatever the case of the property name', () => {
+    assert.equal(userWithinBounds({ keyId: 'u', customizedProperties: props(3) }, 10_000, 3), true);
+    assert.equal(userWithinBounds({ keyId: 'u', customizedProperties: props(4) }, 10_000, 3), false);
+    assert.equal(userWithinBounds({ keyId: 'u', CUSTOMIZEDPROPERTIES: props(4) }, 10_000, 3), false);
+  });
+  it('bounds the JSON size in bytes, multi-byte characters included', () => {
+    assert.equal(userWithinBounds({ keyId: 'u', name: 'a'.repeat(70) }, 100, 3), true);
+    assert.equal(userWithinBounds({ keyId: 'u', name: 'a'.repeat(100) }, 100, 3), false);
+    assert.equal(userWithinBounds({ keyId: 'u', name: 'é'.repeat(60) }, 100, 3), false);
+  });
+  it('leaves non-objects to the user validation', () => {
+    for (const user of [undefined, null, 'u', 42]) assert.equal(userWithinBounds(user, 10, 0), true);
+  });
 });

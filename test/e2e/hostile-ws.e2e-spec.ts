@@ -1,0 +1,380 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import fc from 'fast-check';
+import { FbClientBuilder, UserBuilder, type IFbClient } from '@featbit/node-server-sdk';
+import type { StreamingLimits } from '../../src/config/agent-config.js';
+import { offlineConfig, postBootstrap, startAgent, type RunningAgent } from '../support/agent-app.js';
+import { SdkSocket, tokenFor, type Received } from '../support/sdk-socket.js';
+import { decodeStreamingToken } from '../../src/credentials/streaming-token.js';
+import { CLIENT_SECRET, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { DEFAULT_STREAMING_LIMITS } from '../../src/streaming/featbit-ws.adapter.js';
+import { ConnectionRegistry, type Connection } from '../../src/streaming/connection-registry.js';
+
+/**
+ * Hostile WebSocket clients (issue 11): each bound is reproduced as an attack, and every test also
+ * checks that a well-behaved SDK on the same agent keeps being served.
+ */
+
+/** Test limits: generous rates unless a test is about the rate. */
+function limits(overrides: Partial<StreamingLimits>): StreamingLimits {
+  return { ...DEFAULT_STREAMING_LIMITS, messagesPerSecond: 10_000, messageBurst: 10_000, ...overrides };
+}
+
+function agentWith(overrides: Partial<StreamingLimits>): Promise<RunningAgent> {
+  return startAgent(offlineConfig({ streaming: limits(overrides) }));
+}
+
+async function serverSocket(agent: RunningAgent): Promise<SdkSocket> {
+  const sdk = SdkSocket.forSecret(agent.wsUrl, 'server', SERVER_SECRET);
+  await sdk.opened;
+  return sdk;
+}
+
+/** Asserts that `sdk` still gets a pong for a ping. */
+async function served(sdk: SdkSocket): Promise<void> {
+  sdk.send({ messageType: 'ping', data: null });
+  assert.equal((await sdk.next()).messageType, 'pong');
+}
+
+/** The agent side of the connection opened most recently. */
+function newestConnection(agent: RunningAgent): Connection {
+  const all = agent.app.get(ConnectionRegistry).all();
+  const newest = all.reduce<Connection | undefined>((best, c) => (best === undefined || c.id > best.id ? c : best), undefined);
+  assert.ok(newest, 'the agent holds no connection');
+  return newest;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+describe('hostile WebSocket client: a socket that never reads', () => {
+  const MAX_BUFFERED = 1024 * 1024;
+  const BIG_FIELD = 200 * 1024;
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await agentWith({ maxBufferedBytes: MAX_BUFFERED });
+    // A full payload of about 200 KiB: a realistic large environment.
+    const body = sampleBootstrap();
+    const flag = body.items[0]?.featureFlags[0];
+    assert.ok(flag);
+    flag['description'] = 'd'.repeat(BIG_FIELD);
+    assert.equal((await postBootstrap(agent.httpUrl, body)).status, 200);
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  for (const [name, request] of [
+    ['data-sync with timestamp 0', JSON.stringify({ messageType: 'data-sync', data: { timestamp: 0 } })],
+    ['echo of a large value', JSON.stringify({ messageType: 'echo', data: 'e'.repeat(BIG_FIELD) })],
+  ] as const) {
+    it(`drops a socket that keeps asking for ${name} without reading, while others are served`, async () => {
+      const bystander = await serverSocket(agent);
+      const attacker = await serverSocket(agent);
+      const victim = newestConnection(agent);
+      // Stop reading: the agent's writes pile up in the kernel, then in its own buffers.
+      const raw = (attacker.socket as unknown as { _socket: Socket })._socket;
+      raw.pause();
+      const agentClosed = new Promise<void>((resolve) => victim.socket.once('close', () => resolve()));
+      let maxBuffered = 0;
+      victim.socket.on('message', () => {
+        maxBuffered = Math.max(maxBuffered, victim.socket.bufferedAmount);
+      });
+      const rssBefore = process.memoryUsage().rss;
+      let rssPeak = rssBefore;
+      // 600 requests × 200 KiB = 120 MiB of replies if nothing bounded them.
+      const requests = 600;
+      let sent = 0;
+      let closedEarly = false;
+      void agentClosed.then(() => {
+        closedEarly = true;
+      });
+      while (sent < requests && !closedEarly) {
+        attacker.socket.send(request);
+        sent++;
+        if (sent % 20 === 0) {
+          rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      await withTimeout(agentClosed, 10_000, 'the agent dropping the non-reading socket');
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      // The agent held at most the bound plus one reply beyond the kernel's buffers.
+      assert.ok(maxBuffered <= MAX_BUFFERED + 2 * BIG_FIELD + 4096, `agent buffered ${maxBuffered} bytes for one socket`);
+      assert.ok(rssPeak - rssBefore < 64 * 1024 * 1024, `RSS grew by ${Math.round((rssPeak - rssBefore) / 1048576)} MiB`);
+      assert.ok((agent.app.get(ConnectionRegistry).bounded.get('slow_consumer') ?? 0) >= 1);
+      await served(bystander);
+      bystander.send({ messageType: 'data-sync', data: { timestamp: 0 } });
+      assert.equal((await bystander.next()).data['eventType'], 'full');
+      bystander.close();
+      attacker.socket.terminate();
+    });
+  }
+});
+
+describe('hostile WebSocket client: MAX_CONNECTIONS', () => {
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await agentWith({ maxConnections: 3 });
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  it('refuses the upgrade with 503 past the cap, serves the open sockets, and accepts again once one closes', async () => {
+    const open: SdkSocket[] = [];
+    const agentSides: Connection[] = [];
+    for (let i = 0; i < 3; i++) {
+      open.push(await serverSocket(agent));
+      agentSides.push(newestConnection(agent));
+    }
+    const refused = new WebSocket(`${agent.wsUrl}/streaming?type=server&token=${tokenFor(SERVER_SECRET)}`);
+    const status = await new Promise<number>((resolve, reject) => {
+      refused.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      refused.once('open', () => reject(new Error('the upgrade past the cap was accepted')));
+      refused.once('error', reject);
+    });
+    assert.equal(status, 503);
+    for (const sdk of open) await served(sdk);
+    const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+    assert.match(metrics, /featbit_agent_websocket_bounded_total\{reason="max_connections"\} 1\b/);
+
+    const gone = new Promise<void>((resolve) => agentSides[0]?.socket.once('close', () => resolve()));
+    open.shift()?.close();
+    await gone;
+    const again = await serverSocket(agent);
+    await served(again);
+    for (const sdk of [...open, again]) sdk.close();
+  });
+});
+
+describe('hostile WebSocket client: message rate', () => {
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await agentWith({ messagesPerSecond: 5, messageBurst: 10 });
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  it('closes a socket that floods messages with 1008 and keeps serving others', async () => {
+    const bystander = await serverSocket(agent);
+    const flooder = await serverSocket(agent);
+    let pongs = 0;
+    flooder.socket.on('message', () => pongs++);
+    for (let i = 0; i < 200; i++) flooder.send({ messageType: 'ping', data: null });
+    const closed = await withTimeout(flooder.closed, 5000, 'the rate-limit close');
+    assert.equal(closed.code, 1008);
+    assert.ok(pongs <= 12, `${pongs} pongs answered past a burst of 10`);
+    assert.equal(agent.app.get(ConnectionRegistry).bounded.get('rate_limit'), 1);
+    await served(bystander);
+    bystander.close();
+  });
+
+  it('counts WebSocket ping frames too', async () => {
+    const flooder = await serverSocket(agent);
+    for (let i = 0; i < 200; i++) flooder.socket.ping();
+    assert.equal((await withTimeout(flooder.closed, 5000, 'the rate-limit close')).code, 1008);
+  });
+});
+
+describe('hostile WebSocket client: a dead (half-open) socket', () => {
+  let agent: RunningAgent;
+  let sdk: IFbClient | undefined;
+  before(async () => {
+    agent = await agentWith({ pingIntervalMs: 200, pingTimeoutMs: 1000 });
+  });
+  after(async () => {
+    await sdk?.close();
+    await agent.close();
+  });
+
+  /** Completes the upgrade by hand, then reads and discards everything and never answers a ping. */
+  async function deadClient(): Promise<Socket> {
+    const socket = connect(agent.port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    socket.write(
+      `GET /streaming?type=server&token=${tokenFor(SERVER_SECRET)} HTTP/1.1\r\n` +
+        `Host: 127.0.0.1:${agent.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    const head = await new Promise<string>((resolve) => {
+      let text = '';
+      const onData = (chunk: Buffer): void => {
+        text += chunk.toString('latin1');
+        if (text.includes('\r\n\r\n')) {
+          socket.off('data', onData);
+          resolve(text);
+        }
+      };
+      socket.on('data', onData);
+    });
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    socket.on('data', () => undefined);
+    return socket;
+  }
+
+  it('terminates a socket that never answers pings, and keeps live SDKs', async () => {
+    sdk = new FbClientBuilder().sdkKey(SERVER_SECRET).streamingUri(agent.wsUrl).eventsUri(agent.httpUrl).logLevel('none').build();
+    await sdk.waitForInitialization();
+    const live = await serverSocket(agent);
+    const dead = await deadClient();
+    const registry = agent.app.get(ConnectionRegistry);
+    assert.equal(registry.counts().server, 3);
+    await withTimeout(new Promise((resolve) => dead.once('close', resolve)), 5000, 'the dead socket being terminated');
+    // The live sockets answered several rounds of pings meanwhile and afterwards.
+    let pings = 0;
+    await withTimeout(
+      new Promise<void>((resolve) => {
+        live.socket.on('ping', () => {
+          if (++pings === 5) resolve();
+        });
+      }),
+      5000,
+      'five pings to a live socket',
+    );
+    await served(live);
+    assert.equal(registry.counts().server, 2);
+    assert.equal(registry.bounded.get('ping_timeout'), 1);
+    const flag = await sdk.boolVariation('dark-mode', new UserBuilder('u-1').build(), true);
+    assert.equal(typeof flag, 'boolean');
+    live.close();
+  });
+});
+
+describe('hostile WebSocket client: per-connection user', () => {
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await agentWith({ maxUserBytes: 4096, maxUserProperties: 20 });
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  it('ignores a client user over the property count or byte bound, and keeps the previous user', async () => {
+    const sdk = SdkSocket.forSecret(agent.wsUrl, 'client', CLIENT_SECRET);
+    await sdk.opened;
+    sdk.send({ messageType: 'data-sync', data: { timestamp: 0, user: { keyId: 'u-ok', name: 'Ann' } } });
+    assert.equal((await sdk.next()).data['userKeyId'], 'u-ok');
+    const many = Array.from({ length: 21 }, (_, i) => ({ name: `p${i}`, value: 'v' }));
+    const huge = { keyId: 'u-huge', name: 'n'.repeat(5000) };
+    for (const user of [{ keyId: 'u-many', customizedProperties: many }, { keyId: 'u-many2', CustomizedProperties: many }, huge]) {
+      sdk.send({ messageType: 'data-sync', data: { timestamp: 0, user } });
+      // Messages are handled in order: the next frame is the pong, so nothing was sent for the user.
+      await served(sdk);
+    }
+    const connection = newestConnection(agent);
+    assert.equal((connection.user as { keyId?: string } | undefined)?.keyId, 'u-ok');
+    assert.equal(agent.app.get(ConnectionRegistry).bounded.get('user_too_large'), 3);
+    sdk.send({ messageType: 'data-sync', data: { timestamp: 0, user: { keyId: 'u-fine', customizedProperties: many.slice(0, 20) } } });
+    assert.equal((await sdk.next()).data['userKeyId'], 'u-fine');
+    sdk.close();
+  });
+});
+
+describe('hostile WebSocket client: least privilege', () => {
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await agentWith({});
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  it('closes type=server with a client secret with 4003, and never sends it server data', async () => {
+    const sdk = SdkSocket.open(agent.wsUrl, `type=server&token=${tokenFor(CLIENT_SECRET)}`);
+    await sdk.opened;
+    sdk.send({ messageType: 'data-sync', data: { timestamp: 0 } });
+    assert.deepEqual(await sdk.closed, { code: 4003, reason: 'invalid request, close by server' });
+    assert.equal(await sdk.silentFor(0), true);
+  });
+});
+
+describe('hostile WebSocket client: fuzzed handshakes and frames', () => {
+  let agent: RunningAgent;
+  let bystander: SdkSocket;
+  before(async () => {
+    agent = await agentWith({});
+    bystander = await serverSocket(agent);
+  });
+  after(async () => {
+    bystander.close();
+    await agent.close();
+  });
+
+  /** A valid token with one character replaced, inserted or removed; or any string at all. */
+  const tokens = fc.oneof(
+    fc.string({ maxLength: 120 }),
+    fc.string({ unit: fc.constantFrom(...'QBWSPHDXZU'), maxLength: 12 }).map((head) => head + SERVER_SECRET),
+    fc.tuple(fc.constantFrom(SERVER_SECRET, CLIENT_SECRET), fc.nat(), fc.nat(60), fc.string({ maxLength: 3 }), fc.nat(2)).map(([secret, start, at, text, cut]) => {
+      const token = tokenFor(secret, Date.now(), 2 + (start % 40));
+      const i = at % token.length;
+      return token.slice(0, i) + text + token.slice(i + cut);
+    }),
+  );
+
+  it('closes every malformed or forged handshake with 4003 and keeps serving', async () => {
+    await fc.assert(
+      fc.asyncProperty(tokens, fc.constantFrom('server', 'client', 'Server', 'relay-proxy', ''), async (token, type) => {
+        const decoded = decodeStreamingToken(token, Date.now(), 30);
+        // A mutation that still decodes to a held secret of the right type is a valid token.
+        fc.pre(!(decoded.ok && agent.store.data.secret(decoded.secret)?.type === type));
+        const sdk = SdkSocket.open(agent.wsUrl, `type=${encodeURIComponent(type)}&token=${encodeURIComponent(token)}`);
+        await sdk.opened;
+        assert.deepEqual(await sdk.closed, { code: 4003, reason: 'invalid request, close by server' });
+      }),
+      { numRuns: 150 },
+    );
+    await served(bystander);
+  });
+
+  const json = fc.json({ maxDepth: 3 }).map((text) => JSON.parse(text) as unknown);
+  const frames = fc.oneof(
+    fc.string({ maxLength: 200 }),
+    fc.json({ maxDepth: 3 }),
+    fc
+      .record({
+        messageType: fc.constantFrom('ping', 'PING', 'echo', 'data-sync', 'Data-Sync', 'rp-agent-status', 'pong', 'x', ''),
+        data: fc.oneof(json, fc.record({ timestamp: json, user: json }), fc.record({ timestamp: fc.integer(), user: fc.record({ keyId: fc.string(), customizedProperties: json }) })),
+      })
+      .map((message) => JSON.stringify(message)),
+  );
+
+  for (const type of ['server', 'client'] as const) {
+    it(`survives arbitrary text frames on a ${type} socket: only protocol replies, no close`, async () => {
+      const sdk = SdkSocket.forSecret(agent.wsUrl, type, type === 'server' ? SERVER_SECRET : CLIENT_SECRET);
+      await sdk.opened;
+      let closed = false;
+      void sdk.closed.then(() => {
+        closed = true;
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(frames, { maxLength: 10 }), async (batch) => {
+          for (const frame of batch) sdk.send(frame);
+          sdk.send({ messageType: 'ping', data: null });
+          // Messages are handled in order: everything up to the pong answers this batch.
+          for (;;) {
+            const message: Received = await sdk.next();
+            assert.ok(['pong', 'echo', 'data-sync'].includes(message.messageType), message.messageType);
+            if (message.messageType === 'pong') break;
+          }
+          assert.equal(closed, false);
+        }),
+        { numRuns: 100 },
+      );
+      await served(bystander);
+      sdk.close();
+    });
+  }
+});
