@@ -14,9 +14,17 @@ const HOSTILE_EMAIL = `${'a'.repeat(34)}!`;
 /** How long an answer may take before the test calls the agent frozen (not a performance bound). */
 const FROZEN_MS = Number(process.env['HOSTILE_REGEX_TIMEOUT_MS'] ?? 10_000);
 
-function withRegexFlag(): BootstrapBody {
+function withRegexFlag(lookaheadUpdatedAt = '2026-02-01T00:00:00.000Z'): BootstrapBody {
   const body = sampleBootstrap();
   const env = body.items[0]!;
+  env.featureFlags.push({
+    ...structuredClone(env.featureFlags.find((f) => f['key'] === 'new-checkout')!),
+    id: 'a0000000-0000-4000-8000-0000000000fd',
+    key: 'lookahead',
+    targetUsers: [],
+    rules: [{ id: 'a0000000-0000-4000-8000-0000000000fc', name: 'has at', dispatchKey: null, includedInExpt: false, conditions: [{ property: 'email', op: 'MatchRegex', value: '^(?=.*@)a' }], variations: [] }],
+    updatedAt: lookaheadUpdatedAt,
+  });
   const on = { id: 'a0000000-0000-4000-8000-000000000001', name: 'On', value: 'true' };
   const off = { id: 'a0000000-0000-4000-8000-000000000002', name: 'Off', value: 'false' };
   env.featureFlags.push({
@@ -92,6 +100,21 @@ describe('hostile regular expressions (issue 11)', () => {
   it('many such requests at once are all answered', async () => {
     const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => latestAll(`${'a'.repeat(4000 + i)}!`)));
     for (const response of responses) assert.deepEqual((await onlyA(response)).variation, 'false');
+  });
+
+  it('a pattern RE2 cannot run is false, logged once for its flag across evaluations and data changes, and counted', async () => {
+    for (let i = 0; i < 3; i++) {
+      const response = await latestAll('ann@example.com');
+      assert.equal(response.status, 200);
+      const body = (await response.json()) as { data: { featureFlags: Entry[] } };
+      assert.equal(body.data.featureFlags.find((f) => f.id === 'lookahead')!.matchReason, 'default');
+      // A data change recompiles the environment's flags.
+      assert.equal((await postBootstrap(agent.httpUrl, withRegexFlag(`2026-02-0${i + 2}T00:00:00.000Z`))).status, 200);
+    }
+    await agent.until(async () => agent.logs.includes('in flag lookahead'));
+    const metric = /featbit_agent_regex_unsupported_total\{reason="lookaround"\} (\d+)/.exec(await (await fetch(`${agent.httpUrl}/metrics`)).text());
+    assert.ok(metric && Number(metric[1]) >= 3, `metric: ${metric?.[0] ?? 'absent'}`);
+    assert.equal(agent.logs.split('in flag lookahead').length - 1, 1, agent.logs);
   });
 
   it('the rule still matches the users it was written for', async () => {
