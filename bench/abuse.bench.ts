@@ -14,7 +14,7 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -200,10 +200,10 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   lines.push(`== ${name} (${fmt(elapsed, 1)} s, machine load average ${fmt(loadavg()[0]!, 1)}${stoppedAt !== null ? `, STOPPED at ${fmt(stoppedAt, 1)} s: agent RSS over ${SAFETY_RSS_MIB} MiB` : ''})`);
   lines.push(
     `   polling p99 ${loaded ? fmt(loaded.p99) : 'no answer'} ms loaded vs ${fmt(unloaded.p99)} ms unloaded: ratio ${fmt(ratio, 2)} (target ≤ 3) ` +
-      `[loaded: ${loaded?.polls ?? 0} polls (+${loaded?.overlapped ?? '?'} during changes, left out), ${loaded?.errors ?? '?'} errors, p50 ${fmt(loaded?.p50 ?? Number.NaN)} ms, max ${fmt(loaded?.max ?? Number.NaN)} ms; unloaded ${unloaded.polls} polls, p50 ${fmt(unloaded.p50)} ms]`,
+      `[loaded: ${loaded?.polls ?? 0} polls (+${loaded?.overlapped ?? '?'} during changes, left out), ${loaded?.errors ?? '?'} failed (counted with their time), p50 ${fmt(loaded?.p50 ?? Number.NaN)} ms, max ${fmt(loaded?.max ?? Number.NaN)} ms; unloaded ${unloaded.polls} polls, p50 ${fmt(unloaded.p50)} ms]`,
   );
   lines.push(
-    `   change to all ${SOCKETS} sockets: ${worstChange ? `${fmt(worstChange.maxMs, 0)} ms, ${worstChange.reached}/${worstChange.open} reached (worst of ${changes.length})` : 'not measured'} (target ≤ 1000 ms) [unloaded ${fmt(baseChange.maxMs, 0)} ms, ${baseChange.reached}/${baseChange.open}]`,
+    `   change to all ${SOCKETS} sockets: ${worstChange ? `${worstChange.reached < worstChange.open ? '> 10000' : fmt(worstChange.maxMs, 0)} ms, ${worstChange.reached}/${worstChange.open} reached (worst of ${changes.length})` : 'not measured'} (target ≤ 1000 ms) [unloaded ${fmt(baseChange.maxMs, 0)} ms, ${baseChange.reached}/${baseChange.open}]`,
   );
   lines.push(`   agent peak RSS ${fmt(peak / MiB, 0)} MiB (target < 400) [unloaded ${fmt(unloadedPeak / MiB, 0)} MiB]`);
   lines.push(`   attacker: ${attackReport ? `${attackReport.sent} sent, answers ${JSON.stringify(attackReport.statuses)}` : 'no report (attacker stuck)'}`);
@@ -215,7 +215,7 @@ async function main(): Promise<void> {
   pin(process.pid, 1);
   const file = dataFile();
   const attacks = values.attacks.split(',').filter(Boolean);
-  console.log(`abuse bench: ${SOCKETS} server SDK sockets + a poller every 20 ms (core 1) against one agent (core 0); ${BASELINE} s unloaded then ${SECONDS} s per attack; machine load average ${fmt(loadavg()[0]!, 1)} on ${availableParallelism()} cores (figures are noisy when others share it)`);
+  console.log(`abuse bench: ${SOCKETS} server SDK sockets + a poller every 20 ms (core 1) against one agent (core 0); ${BASELINE} s unloaded then ${SECONDS} s per attack; machine load average ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores (figures are noisy when others share it)`);
   const version = { at: Date.parse('2026-06-01T00:00:00Z') };
   for (const name of attacks) {
     try {
