@@ -9,6 +9,8 @@
  *
  * An attack whose agent passes SAFETY_RSS_MIB (1,536 MiB) is stopped early and reported as such:
  * the machine is shared.
+ * `--attacks client-flood` (not in the default list) is the control for `redos`: the same flood
+ * with ordinary users, to tell request volume from regex cost.
  * Usage: node .test-build/bench/abuse.bench.js [--seconds 20] [--baseline 10] [--attacks a,b]
  *        [--sockets 1000]
  */

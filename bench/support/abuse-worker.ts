@@ -151,6 +151,14 @@ const ATTACKS: Record<string, () => void> = {
       return send(agent, 'POST', '/api/public/sdk/client/latest-all', { authorization: CLIENT_SECRET, 'content-type': 'application/json' }, body);
     });
   },
+  /** Control for `redos`: the same flood of client latest-all with ordinary users. */
+  'client-flood': () => {
+    let i = 0;
+    flood(16, (agent) => {
+      const body = JSON.stringify({ keyId: `user-${i++}`, name: 'u', customizedProperties: [{ name: 'email', value: `user${i}@example.com` }, { name: 'bio', value: 'hello there' }] });
+      return send(agent, 'POST', '/api/public/sdk/client/latest-all', { authorization: CLIENT_SECRET, 'content-type': 'application/json' }, body);
+    });
+  },
   /** Insight track with a forged secret and a 30 MB name. */
   'insight-flood': () => {
     const body = Buffer.from(JSON.stringify([{ user: { keyId: 'forged', name: 'x'.repeat(30 * 1024 * 1024) }, variations: [], metrics: [] }]));
