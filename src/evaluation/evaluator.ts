@@ -6,11 +6,12 @@
 import { inRollout } from './dispatch.js';
 import { valueOf, type PreparedUser } from './end-user.js';
 import { parseDotNetDouble, parseDotNetDoubleCached } from './numbers.js';
+import { regexCondition } from './regex.js';
 
 export const IN_SEGMENT = 'User is in segment';
 export const NOT_IN_SEGMENT = 'User is not in segment';
-/** Patterns longer than this are refused (condition false): the ELS has no regex timeout. */
-export const MAX_REGEX_LENGTH = 1000;
+/** Patterns longer than this are refused (condition false); see regex.ts. */
+export { MAX_REGEX_LENGTH } from './regex.js';
 
 export interface Variation {
   id: string;
@@ -123,23 +124,8 @@ function asciiEqualsIgnoreCase(value: string, lower: string): boolean {
   return true;
 }
 
-function compileRegex(pattern: string): RegExp | null {
-  if (pattern.length > MAX_REGEX_LENGTH) return null;
-  let source = pattern;
-  let flags = '';
-  if (source.startsWith('(?i)')) {
-    source = source.slice(4);
-    flags = 'i';
-  }
-  try {
-    return new RegExp(source, flags);
-  } catch {
-    return null;
-  }
-}
-
 /** Compiles one plain operator into a test of the user value (never throws at evaluation). */
-function compileOperator(op: string | null, c: string): ((u: string) => boolean) | null {
+function compileOperator(op: string | null, c: string, owner: string): ((u: string) => boolean) | null {
   switch (op) {
     case 'Equal':
       return (u) => u === c;
@@ -154,11 +140,9 @@ function compileOperator(op: string | null, c: string): ((u: string) => boolean)
     case 'EndsWith':
       return (u) => u.endsWith(c);
     case 'MatchRegex':
-    case 'NotMatchRegex': {
-      const regex = compileRegex(c);
-      if (!regex) return null;
-      return op === 'MatchRegex' ? (u) => regex.test(u) : (u) => !regex.test(u);
-    }
+    case 'NotMatchRegex':
+      // Linear time (RE2), bounded input; a pattern RE2 cannot run is false for both operators.
+      return regexCondition(c, op === 'NotMatchRegex', owner);
     case 'IsOneOf':
     case 'NotOneOf': {
       if (c === 'null') return op === 'IsOneOf' ? null : () => true;
@@ -200,7 +184,8 @@ function segmentIdsOf(value: unknown): string[] {
   return parseStringArray(value) ?? [];
 }
 
-function compileCondition(raw: unknown, allowSegments: boolean, segmentIds: Set<string>): Predicate {
+/** `owner` names the flag or segment holding the condition, for reports of unsupported patterns. */
+function compileCondition(raw: unknown, allowSegments: boolean, segmentIds: Set<string>, owner: string): Predicate {
   const condition = obj(raw);
   if (!condition) return FALSE;
   const property = str(condition['property']);
@@ -214,7 +199,7 @@ function compileCondition(raw: unknown, allowSegments: boolean, segmentIds: Set<
   }
   const value = str(condition['value']);
   if (value === null) return FALSE;
-  const test = compileOperator(str(condition['op']), value);
+  const test = compileOperator(str(condition['op']), value, owner);
   if (!test) return FALSE;
   return (user) => {
     const u = valueOf(user, property);
@@ -238,7 +223,7 @@ export function compileSegment(raw: Json, timestamp: number): CompiledSegment | 
     timestamp,
     excluded: new Set(arr(raw['excluded']).filter((k): k is string => typeof k === 'string')),
     included: new Set(arr(raw['included']).filter((k): k is string => typeof k === 'string')),
-    rules: arr(raw['rules']).map((rule) => arr(obj(rule)?.['conditions']).map((c) => compileCondition(c, false, unused))),
+    rules: arr(raw['rules']).map((rule) => arr(obj(rule)?.['conditions']).map((c) => compileCondition(c, false, unused, `segment ${id}`))),
   };
 }
 
@@ -283,14 +268,14 @@ function compileRollouts(raw: unknown, byId: Map<string, Variation>): CompiledRo
   });
 }
 
-function compileRule(raw: unknown, name: string, byId: Map<string, Variation>, segmentIds: Set<string>): CompiledRule {
+function compileRule(raw: unknown, name: string, byId: Map<string, Variation>, segmentIds: Set<string>, owner: string): CompiledRule {
   const rule = obj(raw) ?? {};
   return {
     name,
     reasonJson: JSON.stringify(name),
     dispatchKey: str(rule['dispatchKey']),
     includedInExpt: rule['includedInExpt'] === true,
-    conditions: arr(rule['conditions']).map((c) => compileCondition(c, true, segmentIds)),
+    conditions: arr(rule['conditions']).map((c) => compileCondition(c, true, segmentIds, owner)),
     variations: compileRollouts(rule['variations'], byId),
   };
 }
@@ -308,7 +293,7 @@ export function compileFlag(raw: Json, timestamp: number): CompiledFlag | null {
     const variation = variationId === null ? null : (byId.get(variationId) ?? null);
     for (const keyId of arr(target?.['keyIds'])) if (typeof keyId === 'string' && !targets.has(keyId)) targets.set(keyId, variation);
   }
-  const rules = arr(raw['rules']).map((rule) => compileRule(rule, str(obj(rule)?.['name']) ?? '', byId, segmentIds));
+  const rules = arr(raw['rules']).map((rule) => compileRule(rule, str(obj(rule)?.['name']) ?? '', byId, segmentIds, `flag ${key}`));
   const disabledId = str(raw['disabledVariationId']);
   const variationType = str(raw['variationType']) ?? 'string';
   const options = [...byId.values()].map((v) => `{"id":${v.idJson},"value":${v.valueJson}}`).join(',');
@@ -321,7 +306,7 @@ export function compileFlag(raw: Json, timestamp: number): CompiledFlag | null {
     disabledVariation: disabledId === null ? null : (byId.get(disabledId) ?? null),
     targets,
     rules,
-    fallthrough: compileRule(raw['fallthrough'], 'default', byId, segmentIds),
+    fallthrough: compileRule(raw['fallthrough'], 'default', byId, segmentIds, `flag ${key}`),
     exptIncludeAllTargets: raw['exptIncludeAllTargets'] === true,
     segmentIds,
     entryPrefix: `{"id":${JSON.stringify(key)},"variation":`,

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -10,6 +10,7 @@ import { InsightsService } from '../insights/insights.service.js';
 import { agentVersion } from '../common/version.js';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
+import { REGEX_SKIP_REASONS, onRegexProblem, regexStats } from '../evaluation/regex.js';
 
 const STATES: SyncState[] = ['None', 'Starting', 'Stable', 'Interrupted', 'Stopped'];
 
@@ -44,9 +45,10 @@ function routeOf(url: string | undefined): string {
  * types, routes and states — never a secret, key or user.
  */
 @Injectable()
-export class MetricsService implements OnModuleInit {
+export class MetricsService implements OnModuleInit, OnModuleDestroy {
   readonly registry = new Registry();
   private pushed = 0;
+  private stopRegexLog?: () => void;
   readonly fanOut = new Histogram({
     name: 'featbit_agent_fanout_duration_seconds',
     help: 'From a change being stored to its last frame handed to an SDK socket',
@@ -91,6 +93,29 @@ export class MetricsService implements OnModuleInit {
       child.observe(reply.elapsedTime / 1000);
       done(null, payload);
     });
+  }
+
+  /**
+   * Regex conditions that could not run (evaluation/regex.ts): counted per evaluation, logged once
+   * per flag or segment and pattern. The evaluator has no Nest; it offers a hook and counters.
+   */
+  private observeRegex(): void {
+    const logger = new Logger('Evaluation');
+    this.stopRegexLog = onRegexProblem((p) => logger.warn(`MatchRegex/NotMatchRegex in ${p.owner} is always false: ${p.reason} (${p.detail}); pattern ${JSON.stringify(p.pattern.slice(0, 200))}`));
+    new Counter({
+      name: 'featbit_agent_regex_unsupported_total',
+      help: 'Regex conditions evaluated as false because the pattern cannot run on RE2 or the input was too long, by reason',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const reason of REGEX_SKIP_REASONS) this.inc({ reason }, regexStats.skipped.get(reason) ?? 0);
+      },
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.stopRegexLog?.();
   }
 
   onModuleInit(): void {
@@ -243,6 +268,7 @@ export class MetricsService implements OnModuleInit {
       ['featbit_agent_insights_rejected_total', 'Insights FeatBit refused for good (4xx), dropped', () => insights.forwarder?.stats.rejected ?? 0],
       ['featbit_agent_insights_dropped_total', 'Insights dropped because the queue was full', () => insights.queue.dropped],
     ];
+    this.observeRegex();
     for (const [name, help, read] of totals) {
       new Counter({
         name,
