@@ -98,4 +98,16 @@ export class AgentEnv {
 
   @IsIn(['debug', 'info', 'warn', 'error'], { message: 'LOG_LEVEL must be one of debug, info, warn, error' })
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
+
+  @IsInt({ message: 'INSIGHTS_MAX_QUEUE_BYTES must be an integer' })
+  @Min(1024, { message: 'INSIGHTS_MAX_QUEUE_BYTES must be at least 1024' })
+  insightsMaxQueueBytes!: number;
+
+  @IsInt({ message: 'INSIGHTS_MAX_EVENT_BYTES must be an integer' })
+  @Min(256, { message: 'INSIGHTS_MAX_EVENT_BYTES must be at least 256' })
+  insightsMaxEventBytes!: number;
+
+  @IsInt({ message: 'INSIGHTS_LOCAL_MAX_BYTES must be an integer' })
+  @Min(1024, { message: 'INSIGHTS_LOCAL_MAX_BYTES must be at least 1024' })
+  insightsLocalMaxBytes!: number;
 }

@@ -153,6 +153,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keepProperties: raw.insightsKeepProperties.split(',').map((p) => p.trim()).filter((p) => p !== ''),
     dir: raw.insightsDir,
     retentionDays: raw.insightsRetentionDays,
+    maxQueueBytes: raw.insightsMaxQueueBytes,
+    maxEventBytes: raw.insightsMaxEventBytes,
+    localMaxBytes: raw.insightsLocalMaxBytes,
   };
   const common = {
     insights,

@@ -64,6 +64,12 @@ export const SETTINGS = [
   { field: 'logLevel', name: 'LOG_LEVEL', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'log level' },
   { field: 'shutdownTimeoutSeconds', name: 'SHUTDOWN_TIMEOUT_SECONDS', type: 'integer', default: 25, description: 'bound of the graceful drain on SIGTERM' },
   { field: 'statusPage', name: 'STATUS_PAGE', type: 'boolean', default: true, description: 'serve the operator status page at `/`' },
+  { field: 'insightsMaxQueueBytes', name: 'INSIGHTS_MAX_QUEUE_BYTES', type: 'integer', default: 67_108_864,
+    description: 'insight queue bound, in bytes of serialised events (memory, SQLite and Redis alike); past it or `INSIGHTS_MAX_QUEUE` the oldest are dropped and counted' },
+  { field: 'insightsMaxEventBytes', name: 'INSIGHTS_MAX_EVENT_BYTES', type: 'integer', default: 65_536,
+    description: 'largest accepted insight event, in bytes of JSON; a request with a larger one is answered 400 and nothing of it is kept' },
+  { field: 'insightsLocalMaxBytes', name: 'INSIGHTS_LOCAL_MAX_BYTES', type: 'integer', default: 1_073_741_824,
+    description: '`local` with the memory store: bound of the NDJSON files, in bytes; past it new insights are refused (counted) until retention frees space' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

@@ -21,6 +21,10 @@ export interface AgentStatus {
   role?: string;
   dataAgeSeconds: number | null;
   storeHealthy: boolean;
+  /** Insight forwarding: `Healthy`, `Unhealthy` (FeatBit refuses them as misconfigured; kept queued) or `Off`. */
+  insights?: string;
+  /** Why insights are `Unhealthy`. */
+  insightsProblem?: string;
 }
 
 @Injectable()
@@ -57,6 +61,8 @@ export class AgentStatusService {
       ...(this.config.mode === 'agent' ? { registration: this.sync.registration, role: this.sync.role } : {}),
       dataAgeSeconds: this.sync.dataAgeSeconds(),
       storeHealthy,
+      insights: this.sync.insights.state,
+      ...(this.sync.insights.reason ? { insightsProblem: this.sync.insights.reason } : {}),
     };
   }
 

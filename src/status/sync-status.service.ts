@@ -21,6 +21,11 @@ export class SyncStatusService {
   registration: RegistrationState = 'not-needed';
   /** Agent mode with a shared store: whether this process syncs upstream or follows the one that does. */
   role: 'leader' | 'follower' | 'standalone' = 'standalone';
+  /**
+   * Insight forwarding: `Unhealthy` while FeatBit refuses insights as misconfigured (401, 403, 404:
+   * EVENT_URI or a secret is wrong; events stay queued), `Off` when nothing is forwarded.
+   */
+  insights: { state: 'Healthy' | 'Unhealthy' | 'Off'; reason?: string; since?: string } = { state: 'Off' };
 
   dataReceived(at = new Date(), fromUpstream = false): void {
     this.lastDataAt = at;
