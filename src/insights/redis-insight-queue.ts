@@ -139,6 +139,7 @@ export class RedisInsightQueue implements InsightQueue {
   /** Stream length after this pod's last write or ack. */
   private lastLength = 0;
   private out?: RedisToken;
+  private ensuring?: Promise<string>;
   private lostOut = 0;
 
   constructor(
@@ -195,8 +196,14 @@ export class RedisInsightQueue implements InsightQueue {
   }
 
   /** The epoch to write in; re-creates the group (and counts what was lost) when it is gone. */
-  private async ensureGroup(): Promise<string> {
-    if (this.epoch) return this.epoch;
+  private ensureGroup(): Promise<string> {
+    if (this.epoch) return Promise.resolve(this.epoch);
+    // One at a time: a reset noticed by a write and by a read at once is counted once.
+    this.ensuring ??= this.createGroup().finally(() => (this.ensuring = undefined));
+    return this.ensuring;
+  }
+
+  private async createGroup(): Promise<string> {
     const [epoch, existed] = (await this.redis.eval(ENSURE, 2, this.key, this.meta, this.group, randomUUID())) as [string, number];
     if (this.knewEpoch && existed === 0) {
       // The group was gone: whatever this pod last saw in the stream went with it, except a batch
@@ -260,8 +267,11 @@ export class RedisInsightQueue implements InsightQueue {
     const ids = token.ids.filter((_, i) => !keep?.has(i));
     if (ids.length > 0 && token.epoch === this.epoch) {
       const [length] = await this.script<[number]>(ACK, [token.epoch, this.group, ...ids]);
-      if (length === -1) this.epoch = undefined;
-      else this.lastLength = length;
+      if (length === -1) {
+        // The stream went away after this batch was taken: its entries are not among what was lost.
+        this.epoch = undefined;
+        this.lastLength = Math.max(0, this.lastLength - token.ids.length);
+      } else this.lastLength = length;
     }
     // Kept entries of a stream that has since disappeared are gone with it.
     if (token.epoch !== this.epoch) this.lostOut += token.ids.length - ids.length;
