@@ -21,8 +21,9 @@ type Insight = { user?: { keyId: string; name?: string } };
 
 const event = (key: string, pad = 0): Insight => ({ user: { keyId: key, name: 'x'.repeat(pad) } });
 
-function delivered(fake: FakeFeatBitServer): string[] {
-  return fake.insights.flatMap((r) => (r.body as Insight[]).map((i) => i.user?.keyId ?? ''));
+/** Keys delivered to the fake, of this test only (a request a previous agent abandoned may still land). */
+function delivered(fake: FakeFeatBitServer, prefix: string): string[] {
+  return fake.insights.flatMap((r) => (r.body as Insight[]).map((i) => i.user?.keyId ?? '')).filter((k) => k.startsWith(prefix));
 }
 
 function assertOnce(keys: string[]): void {
@@ -90,15 +91,15 @@ describe('insights under faults', () => {
         if (round === 15) await admin.flushall();
       }
       await eventually(
-        async () => delivered(fake).length + (await metric(agent.httpUrl, 'featbit_agent_insights_dropped_total')) >= accepted,
+        async () => delivered(fake, 'f-').length + (await metric(agent.httpUrl, 'featbit_agent_insights_dropped_total')) >= accepted,
         'every accepted event delivered or counted as dropped',
       );
       const dropped = await metric(agent.httpUrl, 'featbit_agent_insights_dropped_total');
-      assertOnce(delivered(fake));
-      assert.equal(delivered(fake).length + dropped, accepted);
+      assertOnce(delivered(fake, 'f-'));
+      assert.equal(delivered(fake, 'f-').length + dropped, accepted);
       // Still delivering after the flush.
-      assert.equal(await post(agent.httpUrl, [event('after-flush')]), 200);
-      await eventually(() => delivered(fake).includes('after-flush'), 'an event sent after the flush delivered');
+      assert.equal(await post(agent.httpUrl, [event('f-after-flush')]), 200);
+      await eventually(() => delivered(fake, 'f-').includes('f-after-flush'), 'an event sent after the flush delivered');
     } finally {
       admin.disconnect();
       await agent.kill();
@@ -132,9 +133,9 @@ describe('insights under faults', () => {
       await service.queue.flush();
       assert.ok(service.queue.dropped > 0, 'the outage overflowed the bound');
       fake.setInsightStatus(200);
-      await eventually(async () => delivered(fake).length + service.queue.dropped >= accepted && (await service.queue.depth()) === 0, 'delivery resumed');
-      assertOnce(delivered(fake));
-      assert.equal(delivered(fake).length + service.queue.dropped, accepted);
+      await eventually(async () => delivered(fake, 't-').length + service.queue.dropped >= accepted && (await service.queue.depth()) === 0, 'delivery resumed');
+      assertOnce(delivered(fake, 't-'));
+      assert.equal(delivered(fake, 't-').length + service.queue.dropped, accepted);
     } finally {
       fake.setInsightStatus(200);
       await agent.close();
@@ -165,9 +166,9 @@ describe('insights under faults', () => {
       await exec('ROLLBACK');
       await agent.until(async () => (await metric(agent.httpUrl, 'featbit_agent_insight_queue_depth')) === 0, 20_000);
       assert.equal(await post(agent.httpUrl, [event('s-after')]), 200);
-      await agent.until(() => Promise.resolve(delivered(fake).includes('s-after')), 10_000);
-      assertOnce(delivered(fake));
-      assert.equal(delivered(fake).length, 51);
+      await agent.until(() => Promise.resolve(delivered(fake, 's-').includes('s-after')), 10_000);
+      assertOnce(delivered(fake, 's-'));
+      assert.equal(delivered(fake, 's-').length, 51);
     } finally {
       await new Promise<void>((resolve) => locker.close(() => resolve()));
       await agent.kill();
@@ -193,34 +194,40 @@ describe('insights under faults', () => {
       }
       await eventually(() => inFlight > 0, 'a delivery in flight');
       await agent.kill('SIGTERM');
-      assertOnce(delivered(fake));
-      assert.deepEqual(new Set(delivered(fake)), new Set(keys));
+      assertOnce(delivered(fake, 'm-'));
+      assert.deepEqual(new Set(delivered(fake, 'm-')), new Set(keys));
     } finally {
       await agent.kill();
     }
   });
 
-  it('SIGTERM with a backlog (SQLite) while FeatBit is down: persisted, delivered once after the restart', async () => {
+  it('SIGTERM with a backlog (SQLite) during a slow delivery: the request in flight completes, the rest is persisted and delivered once after the restart', async () => {
     reset();
-    fake.setInsightStatus(503);
+    let inFlight = 0;
+    fake.setInsightResponder(async () => {
+      inFlight++;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return 200;
+    });
     const dir = mkdtempSync(join(tmpdir(), 'insights-chaos-'));
     const env = offlineEnv(fake, { STORE: 'sqlite', SQLITE_PATH: join(dir, 'featbit.db') });
     let agent = await AgentProcess.start(env);
     try {
       const keys: string[] = [];
       for (let round = 0; round < 4; round++) {
-        const events = Array.from({ length: 100 }, (_, i) => event(`p-${round}-${i}`));
+        const events = Array.from({ length: 300 }, (_, i) => event(`p-${round}-${i}`));
         assert.equal(await post(agent.httpUrl, events), 200);
         keys.push(...events.map((e) => e.user?.keyId ?? ''));
       }
+      await eventually(() => inFlight > 0, 'a delivery in flight');
       await agent.kill('SIGTERM');
-      fake.setInsightStatus(200);
+      fake.setInsightResponder(undefined);
       agent = await AgentProcess.start(env);
-      await eventually(() => delivered(fake).length >= keys.length, 'backlog delivered after the restart');
-      assertOnce(delivered(fake));
-      assert.deepEqual(new Set(delivered(fake)), new Set(keys));
+      await eventually(() => delivered(fake, 'p-').length >= keys.length, 'backlog delivered after the restart');
+      await agent.until(async () => (await metric(agent.httpUrl, 'featbit_agent_insight_queue_depth')) === 0);
+      assertOnce(delivered(fake, 'p-'));
+      assert.deepEqual(new Set(delivered(fake, 'p-')), new Set(keys));
     } finally {
-      fake.setInsightStatus(200);
       await agent.kill();
       rmSync(dir, { recursive: true, force: true });
     }
@@ -239,10 +246,10 @@ describe('insights under faults', () => {
       assert.equal(await metric(agent.httpUrl, 'featbit_agent_insight_queue_depth'), 40);
       assert.equal(await metric(agent.httpUrl, 'featbit_agent_insights_rejected_total'), 0);
       fake.setInsightStatus(200);
-      await agent.until(() => Promise.resolve(delivered(fake).length >= 40), 40_000);
+      await agent.until(() => Promise.resolve(delivered(fake, 'n-').length >= 40), 40_000);
       await agent.until(async () => (await agent.status())['insights'] === 'Healthy');
-      assertOnce(delivered(fake));
-      assert.equal(delivered(fake).length, 40);
+      assertOnce(delivered(fake, 'n-'));
+      assert.equal(delivered(fake, 'n-').length, 40);
     } finally {
       fake.setInsightStatus(200);
       await agent.kill();
@@ -257,9 +264,9 @@ describe('insights under faults', () => {
     try {
       const events = Array.from({ length: 200 }, (_, i) => event(`b-${i}`, 500));
       assert.equal(await post(agent.httpUrl, events), 200);
-      await agent.until(() => Promise.resolve(delivered(fake).length >= 200));
-      assertOnce(delivered(fake));
-      assert.equal(delivered(fake).length, 200);
+      await agent.until(() => Promise.resolve(delivered(fake, 'b-').length >= 200));
+      assertOnce(delivered(fake, 'b-'));
+      assert.equal(delivered(fake, 'b-').length, 200);
       assert.ok(fake.insights.every((r) => JSON.stringify(r.body).length <= limit));
       assert.ok((await metric(agent.httpUrl, 'featbit_agent_insights_split_total')) > 0);
       assert.equal(await metric(agent.httpUrl, 'featbit_agent_insights_rejected_total'), 0);
@@ -270,17 +277,17 @@ describe('insights under faults', () => {
 
   it('a poison event FeatBit keeps refusing (400) is isolated by bisection and dropped alone, counted', async () => {
     reset();
-    const poisoned = (body: unknown): boolean => Array.isArray(body) && (body as Insight[]).some((i) => i.user?.keyId === 'poison');
+    const poisoned = (body: unknown): boolean => Array.isArray(body) && (body as Insight[]).some((i) => i.user?.keyId === 'q-poison');
     fake.setInsightResponder(({ body }) => (poisoned(body) ? 400 : 200));
     const agent = await AgentProcess.start(offlineEnv(fake));
     try {
-      const events = Array.from({ length: 120 }, (_, i) => event(i === 77 ? 'poison' : `q-${i}`));
+      const events = Array.from({ length: 120 }, (_, i) => event(i === 77 ? 'q-poison' : `q-${i}`));
       assert.equal(await post(agent.httpUrl, events), 200);
       await agent.until(async () => (await metric(agent.httpUrl, 'featbit_agent_insights_rejected_total')) === 1);
-      await agent.until(() => Promise.resolve(delivered(fake).length >= 119));
-      assertOnce(delivered(fake));
-      assert.equal(delivered(fake).length, 119);
-      assert.ok(!delivered(fake).includes('poison'));
+      await agent.until(() => Promise.resolve(delivered(fake, 'q-').length >= 119));
+      assertOnce(delivered(fake, 'q-'));
+      assert.equal(delivered(fake, 'q-').length, 119);
+      assert.ok(!delivered(fake, 'q-').includes('q-poison'));
       assert.equal(await metric(agent.httpUrl, 'featbit_agent_insight_queue_depth'), 0);
     } finally {
       await agent.kill();
