@@ -10,7 +10,7 @@ import { AgentProcess } from '../support/agent-process.js';
 import { SdkSocket } from '../support/sdk-socket.js';
 import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
 import type { InsightsOptions } from '../../src/config/agent-config.js';
-import { END_USER_DEDUP_BYTES, InsightsService } from '../../src/insights/insights.service.js';
+import { InsightsService } from '../../src/insights/insights.service.js';
 import { ClientEvaluationService } from '../../src/client/client-evaluation.service.js';
 import { encodeCompactGuid } from '../../src/credentials/compact-guid.js';
 import { readdirSync, statSync } from 'node:fs';
@@ -200,6 +200,8 @@ describe(InsightsService.name, () => {
   describe('hostile intake (issue 11)', () => {
     /** Well-formed but invented: 22 arbitrary characters and the compact id of a public environment. */
     const forged = `${'Z'.repeat(22)}${encodeCompactGuid(ENV_ID)}`;
+    /** The end-user dedup map's bound (END_USER_DEDUP_BYTES, documented in the README). */
+    const END_USER_DEDUP_BYTES = 8 * 1024 * 1024;
     const big = (i: number, bytes: number): Insight => ({ user: { keyId: `big-${i}`, name: 'n'.repeat(bytes) } });
 
     it('refuses a forged but well-formed secret with 401 once data is held (a large name changes nothing), accepts it before the first data', async () => {
