@@ -125,14 +125,13 @@ export class SqliteInsightQueue implements InsightQueue {
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
         const marks = chunk.map(() => '?').join(',');
-        const row = await this.db.transaction(async (manager) => {
-          const [found] = await manager.query<[{ rows: number; bytes: number | null }]>(
-            `SELECT COUNT(*) AS rows, SUM(${ROW_BYTES}) AS bytes FROM insight_queue WHERE id IN (${marks})`,
-            chunk,
-          );
-          await manager.query(`DELETE FROM insight_queue WHERE id IN (${marks})`, chunk);
-          return found;
-        });
+        // No transaction: this queue's statements already run one at a time, and nothing else
+        // touches these rows (a transaction here could interleave with the flag store's).
+        const [row] = await this.db.query<[{ rows: number; bytes: number | null }]>(
+          `SELECT COUNT(*) AS rows, SUM(${ROW_BYTES}) AS bytes FROM insight_queue WHERE id IN (${marks})`,
+          chunk,
+        );
+        await this.db.query(`DELETE FROM insight_queue WHERE id IN (${marks})`, chunk);
         counted.rows -= row?.rows ?? 0;
         counted.bytes -= row?.bytes ?? 0;
       }
