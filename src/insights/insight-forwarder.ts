@@ -38,6 +38,9 @@ export interface ForwarderTimings {
   batchSize: number;
 }
 
+/** About the largest request body sent at once (JSON characters): a secret's part of a batch goes in pieces under it. */
+export const MAX_POST_BYTES = 4 * 1024 * 1024;
+
 export const DEFAULT_FORWARDER_TIMINGS: ForwarderTimings = { idleMs: 1000, timeoutMs: 5000, backoffBaseMs: 500, backoffCapMs: 30_000, batchSize: 500 };
 
 /**
@@ -184,7 +187,7 @@ export class InsightForwarder {
         this.unknownLog.add(items.length);
         continue;
       }
-      for (const index of await this.send(secret, items)) keep.add(index);
+      for (const piece of pieces(items)) for (const index of await this.send(secret, piece)) keep.add(index);
     }
     this.stats.retried += keep.size;
     await this.settle(batch, keep);
@@ -274,4 +277,23 @@ export class InsightForwarder {
       if (this.stopping.signal.aborted) done();
     });
   }
+}
+
+/** Consecutive runs of items whose JSON array stays under MAX_POST_BYTES (an item larger alone is a run of its own). */
+function pieces(items: Item[]): Item[][] {
+  const runs: Item[][] = [];
+  let run: Item[] = [];
+  let bytes = 2;
+  for (const item of items) {
+    const size = item.body.length + 1;
+    if (run.length > 0 && bytes + size > MAX_POST_BYTES) {
+      runs.push(run);
+      run = [];
+      bytes = 2;
+    }
+    run.push(item);
+    bytes += size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }
