@@ -12,6 +12,12 @@ export interface InsightsOptions {
   /** local with the memory store: where NDJSON files are kept. */
   dir: string;
   retentionDays: number;
+  /** Bound of the queue in bytes of serialised events (INSIGHTS_MAX_QUEUE_BYTES; default 64 MiB). */
+  maxQueueBytes?: number;
+  /** Largest accepted event, in bytes of JSON (INSIGHTS_MAX_EVENT_BYTES; default 64 KiB). */
+  maxEventBytes?: number;
+  /** local with the memory store: bound of the NDJSON files (INSIGHTS_LOCAL_MAX_BYTES; default 1 GiB). */
+  localMaxBytes?: number;
 }
 
 /** Bounds on SDK WebSocket connections (issue 11); times in ms. */

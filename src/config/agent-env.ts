@@ -51,6 +51,10 @@ export class AgentEnv {
   @IsNotEmpty({ message: 'SQLITE_PATH must not be blank' })
   sqlitePath!: string;
 
+  @IsInt({ message: 'SQLITE_BUSY_TIMEOUT_MS must be an integer' })
+  @Min(0, { message: 'SQLITE_BUSY_TIMEOUT_MS must be at least 0' })
+  sqliteBusyTimeoutMs!: number;
+
   @ValidateIf((e: AgentEnv) => e.store === 'redis')
   @IsNotEmpty({ message: 'REDIS_URL is required with STORE=redis' })
   @IsUrl({ protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true }, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
@@ -135,4 +139,15 @@ export class AgentEnv {
   @IsInt({ message: 'WS_MAX_USER_PROPERTIES must be an integer' })
   @Min(0, { message: 'WS_MAX_USER_PROPERTIES must be at least 0' })
   wsMaxUserProperties!: number;
+  @IsInt({ message: 'INSIGHTS_MAX_QUEUE_BYTES must be an integer' })
+  @Min(1024, { message: 'INSIGHTS_MAX_QUEUE_BYTES must be at least 1024' })
+  insightsMaxQueueBytes!: number;
+
+  @IsInt({ message: 'INSIGHTS_MAX_EVENT_BYTES must be an integer' })
+  @Min(256, { message: 'INSIGHTS_MAX_EVENT_BYTES must be at least 256' })
+  insightsMaxEventBytes!: number;
+
+  @IsInt({ message: 'INSIGHTS_LOCAL_MAX_BYTES must be an integer' })
+  @Min(1024, { message: 'INSIGHTS_LOCAL_MAX_BYTES must be at least 1024' })
+  insightsLocalMaxBytes!: number;
 }

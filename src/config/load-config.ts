@@ -140,7 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     raw.store === 'redis'
       ? { type: 'redis', url: raw.redisUrl ?? '', keyPrefix: raw.redisKeyPrefix, podId: `${agentId}:${randomUUID().slice(0, 8)}`, leaseMs: raw.leaderLeaseSeconds * 1000 }
       : raw.store === 'sqlite'
-        ? { type: 'sqlite', path: raw.sqlitePath }
+        ? { type: 'sqlite', path: raw.sqlitePath, busyTimeoutMs: raw.sqliteBusyTimeoutMs }
         : { type: 'memory' };
   const eventUri = raw.eventUri === undefined ? undefined : new URL(raw.eventUri);
   // C# agent: ForwardEvents defaults to true and then needs EventUri. Ours: forward when EVENT_URI is set.
@@ -153,6 +153,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keepProperties: raw.insightsKeepProperties.split(',').map((p) => p.trim()).filter((p) => p !== ''),
     dir: raw.insightsDir,
     retentionDays: raw.insightsRetentionDays,
+    maxQueueBytes: raw.insightsMaxQueueBytes,
+    maxEventBytes: raw.insightsMaxEventBytes,
+    localMaxBytes: raw.insightsLocalMaxBytes,
   };
   const common = {
     insights,

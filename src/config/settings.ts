@@ -47,6 +47,8 @@ export const SETTINGS = [
   { field: 'store', name: 'STORE', type: 'enum', values: ['memory', 'sqlite', 'redis'], default: 'memory',
     description: 'where flag data is kept: `memory`, `sqlite` (survives restarts) or `redis` (shared by pods)' },
   { field: 'sqlitePath', name: 'SQLITE_PATH', type: 'string', default: './featbit.db', description: 'SQLite file (`STORE=sqlite`)' },
+  { field: 'sqliteBusyTimeoutMs', name: 'SQLITE_BUSY_TIMEOUT_MS', type: 'integer', default: 5000,
+    description: 'SQLite: how long a write waits for another connection\'s lock before it fails and is retried' },
   { field: 'redisUrl', name: 'REDIS_URL', type: 'url', secret: true, description: 'Redis server, `redis://` or `rediss://` (`STORE=redis`)' },
   { field: 'redisKeyPrefix', name: 'REDIS_KEY_PREFIX', type: 'string', default: 'featbit-agent:', description: 'prefix of every Redis key and channel' },
   { field: 'leaderLeaseSeconds', name: 'LEADER_LEASE_SECONDS', type: 'integer', default: 10,
@@ -82,6 +84,12 @@ export const SETTINGS = [
     description: 'WebSocket: largest client `data-sync` user (JSON bytes) a socket may hold; larger users are ignored (FeatBit itself reads 8 KiB per message)' },
   { field: 'wsMaxUserProperties', name: 'WS_MAX_USER_PROPERTIES', type: 'integer', default: 500,
     description: 'WebSocket: most `customizedProperties` of a client `data-sync` user; more and the user is ignored' },
+  { field: 'insightsMaxQueueBytes', name: 'INSIGHTS_MAX_QUEUE_BYTES', type: 'integer', default: 67_108_864,
+    description: 'insight queue bound, in bytes of serialised events (memory, SQLite and Redis alike); past it or `INSIGHTS_MAX_QUEUE` the oldest are dropped and counted' },
+  { field: 'insightsMaxEventBytes', name: 'INSIGHTS_MAX_EVENT_BYTES', type: 'integer', default: 65_536,
+    description: 'largest accepted insight event, in bytes of JSON; a request with a larger one is answered 400 and nothing of it is kept' },
+  { field: 'insightsLocalMaxBytes', name: 'INSIGHTS_LOCAL_MAX_BYTES', type: 'integer', default: 1_073_741_824,
+    description: '`local` with the memory store: bound of the NDJSON files, in bytes; past it new insights are refused (counted) until retention frees space' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

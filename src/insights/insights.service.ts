@@ -3,16 +3,25 @@ import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { parseEnvSecret } from '../credentials/env-secret.js';
+import { InvalidRequestError, UnauthorizedError } from '../common/agent.errors.js';
+import { SyncStatusService } from '../status/sync-status.service.js';
 import { ClientEvaluationService } from '../client/client-evaluation.service.js';
 import type { EndUser } from '../evaluation/end-user.js';
 import { anonymizeInsight, type AnonymizeOptions } from './anonymizer.js';
-import { INSIGHT_QUEUE, type InsightQueue } from './insight-queue.js';
+import { INSIGHT_QUEUE, ThrottledLog, type InsightQueue, type QueuedInsight } from './insight-queue.js';
 import { InsightForwarder } from './insight-forwarder.js';
+import { MemoryInsightQueue } from './memory-insight-queue.js';
 import { LOCAL_INSIGHTS } from './insights.tokens.js';
 import type { LocalInsightStore } from './local-insights.js';
 
 /** How long an end user learned from a client data-sync is not reported again (the ELS dedupes 3 min). */
 const END_USER_QUIET_MS = 3 * 60_000;
+/** Byte bound of the end-user dedup map (an LRU): keys are counted at 2 bytes a character plus an entry's overhead. */
+export const END_USER_DEDUP_BYTES = 8 * 1024 * 1024;
+const DEDUP_ENTRY_OVERHEAD = 64;
+/** Defaults of the byte bounds when a (test) config leaves them out; the settings give the same. */
+export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
 
 /**
  * SDK insights (protocol §3.4), by INSIGHTS_MODE: `forward` queues them for FeatBit, `anonymize`
@@ -23,10 +32,16 @@ const END_USER_QUIET_MS = 3 * 60_000;
 export class InsightsService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(InsightsService.name);
   private readonly anonymize?: AnonymizeOptions;
+  /** End users reported lately, least recently seen first (Map keeps insertion order). */
   private readonly recentUsers = new Map<string, number>();
+  private recentUsersBytes = 0;
+  private readonly oversizeLog = new ThrottledLog(this.logger, 'end-user insight larger than INSIGHTS_MAX_EVENT_BYTES; not reported');
+  private readonly maxEventBytes: number;
   private retention?: NodeJS.Timeout;
   accepted = 0;
   discarded = 0;
+  /** Requests refused: secret not held (401) or an event too large (400). */
+  refused = { unknownSecret: 0, tooLarge: 0 };
 
   constructor(
     @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
@@ -35,8 +50,16 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(LOCAL_INSIGHTS) readonly local: LocalInsightStore,
     @Optional() @Inject(InsightForwarder) readonly forwarder: InsightForwarder | null,
     clients: ClientEvaluationService,
+    @Optional() private readonly sync?: SyncStatusService,
   ) {
     const options = config.insights;
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    if (forwarder && sync) {
+      sync.insights = { state: 'Healthy' };
+      forwarder.onHealth((health) => {
+        sync.insights = health.state === 'Healthy' ? { state: 'Healthy' } : { state: 'Unhealthy', reason: health.reason, since: health.since };
+      });
+    }
     if (options.mode === 'anonymize') {
       this.anonymize = { hashKey: options.hashKey ?? '', keepProperties: new Set(options.keepProperties) };
     }
@@ -59,12 +82,24 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
 
   private stopped?: Promise<void>;
 
-  /** Shutdown: stop forwarding and persist what is buffered, before the store closes. Idempotent. */
-  shutdown(): Promise<void> {
+  /**
+   * Shutdown: deliver (in-process queue) or persist (SQLite, Redis) the backlog before the store
+   * closes, within the drain bound. The drain closes SDK sockets for at most min(5 s, half the
+   * bound) before it comes here, so by default the rest of the bound less a second is used.
+   * Idempotent.
+   */
+  shutdown(deadline?: number): Promise<void> {
     this.stopped ??= (async () => {
       clearInterval(this.retention);
-      await this.forwarder?.stop();
+      const budgetMs = this.config.shutdownTimeoutSeconds * 1000;
+      const until = deadline ?? Date.now() + Math.max(500, budgetMs - Math.min(5000, budgetMs / 2) - 1000);
+      await this.forwarder?.stop(until);
       await this.queue.close();
+      if (this.queue instanceof MemoryInsightQueue && this.forwarder) {
+        const lost = this.queue.abandon();
+        this.forwarder.stats.lostOnShutdown += lost;
+        if (lost > 0) this.logger.error({ msg: 'insights not delivered before the drain bound; lost (the memory queue does not persist)', count: lost });
+      }
     })();
     return this.stopped;
   }
@@ -73,8 +108,32 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
     return this.shutdown();
   }
 
-  /** Accepts a validated array of insights sent with `secret`. Returns at once. */
-  accept(secret: string, insights: Record<string, unknown>[]): void {
+  /**
+   * `POST /api/public/insight/track`: `body` must be an array of insight objects. Once the agent
+   * holds data, only its secrets are accepted (401 otherwise); before the first data any
+   * well-formed secret is. An event larger than INSIGHTS_MAX_EVENT_BYTES refuses the request
+   * (400) and nothing of it is kept.
+   */
+  track(secret: string | undefined, body: unknown): void {
+    if (!secret || !parseEnvSecret(secret)) throw new UnauthorizedError('missing or malformed environment secret');
+    const data = this.store.data;
+    if (data.isPopulated && !data.secret(secret)) {
+      this.refused.unknownSecret++;
+      throw new UnauthorizedError('unknown environment secret');
+    }
+    if (!Array.isArray(body) || body.some((e) => typeof e !== 'object' || e === null || Array.isArray(e))) {
+      throw new InvalidRequestError('body must be a JSON array of insight objects');
+    }
+    const bodies = (body as Record<string, unknown>[]).map((insight) => JSON.stringify(insight));
+    if (bodies.some((b) => b.length > this.maxEventBytes || Buffer.byteLength(b) > this.maxEventBytes)) {
+      this.refused.tooLarge++;
+      throw new InvalidRequestError(`an insight event is larger than ${this.maxEventBytes} bytes (INSIGHTS_MAX_EVENT_BYTES)`);
+    }
+    this.accept(secret, body as Record<string, unknown>[], bodies);
+  }
+
+  /** Accepts a validated array of insights sent with `secret` (and their JSON, if at hand). Returns at once. */
+  accept(secret: string, insights: Record<string, unknown>[], bodies?: string[]): void {
     this.accepted += insights.length;
     switch (this.mode) {
       case 'off':
@@ -90,7 +149,11 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
       case 'forward':
       case 'anonymize': {
         const anonymize = this.anonymize;
-        this.queue.push(insights.map((insight) => ({ secret, insight: anonymize ? anonymizeInsight(insight, anonymize) : insight })));
+        const entries: QueuedInsight[] = insights.map((insight, i) => ({
+          secret,
+          body: anonymize ? JSON.stringify(anonymizeInsight(insight, anonymize)) : (bodies?.[i] ?? JSON.stringify(insight)),
+        }));
+        this.queue.push(entries);
         this.forwarder?.nudge();
         return;
       }
@@ -104,14 +167,35 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
     const now = Date.now();
     const last = this.recentUsers.get(key);
     if (last !== undefined && now - last < END_USER_QUIET_MS) return;
-    this.recentUsers.set(key, now);
-    if (this.recentUsers.size > 100_000) {
-      for (const [k, at] of this.recentUsers) if (now - at >= END_USER_QUIET_MS) this.recentUsers.delete(k);
-    }
+    this.remember(key, now);
     // The ELS derives the environment from the Authorization secret: any secret of the env serves.
     const secret = this.store.data.env(envId)?.secrets[0]?.value;
     if (!secret) return;
-    this.accept(secret, [{ user: { keyId: user.keyId, name: user.name, customizedProperties: user.customizedProperties }, variations: [], metrics: [] }]);
+    const insight = { user: { keyId: user.keyId, name: user.name, customizedProperties: user.customizedProperties }, variations: [], metrics: [] };
+    const body = JSON.stringify(insight);
+    if (Buffer.byteLength(body) > this.maxEventBytes) {
+      this.oversizeLog.add(1, { maxEventBytes: this.maxEventBytes });
+      return;
+    }
+    this.accept(secret, [insight], [body]);
+  }
+
+  /** Records `key` as most recently seen; evicts the least recently seen past the byte bound. */
+  private remember(key: string, at: number): void {
+    const cost = (k: string): number => k.length * 2 + DEDUP_ENTRY_OVERHEAD;
+    if (this.recentUsers.delete(key)) this.recentUsersBytes -= cost(key);
+    this.recentUsers.set(key, at);
+    this.recentUsersBytes += cost(key);
+    for (const oldest of this.recentUsers.keys()) {
+      if (this.recentUsersBytes <= END_USER_DEDUP_BYTES) break;
+      this.recentUsers.delete(oldest);
+      this.recentUsersBytes -= cost(oldest);
+    }
+  }
+
+  /** Bytes the end-user dedup map is counted at (bounded by END_USER_DEDUP_BYTES). */
+  get dedupBytes(): number {
+    return this.recentUsersBytes;
   }
 
   async purgeExpired(now = new Date()): Promise<number> {

@@ -1,6 +1,11 @@
-import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
+import { ThrottledLog } from './insight-queue.js';
+
+/** Default bound of the NDJSON files of `local` mode (INSIGHTS_LOCAL_MAX_BYTES). */
+export const DEFAULT_LOCAL_MAX_BYTES = 1024 ** 3;
 
 /** One kept insight as exported: when it arrived, for which environment, and the insight itself. */
 export interface LocalInsight {
@@ -16,10 +21,14 @@ export interface LocalInsightStore {
   export(from: Date, to: Date): AsyncIterable<LocalInsight>;
   /** Deletes what arrived before `before`; returns how many (or files) went. */
   purge(before: Date): Promise<number>;
+  /** Insights not kept because the byte bound was reached. */
+  readonly dropped: number;
 }
 
 /** In the agent's SQLite file (STORE=sqlite). */
 export class SqliteLocalInsights implements LocalInsightStore {
+  readonly dropped = 0;
+
   constructor(private readonly db: DataSource) {}
 
   async store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void> {
@@ -54,11 +63,32 @@ export class SqliteLocalInsights implements LocalInsightStore {
   }
 }
 
-/** NDJSON files, one per UTC day, under INSIGHTS_DIR (memory and Redis stores). */
+/**
+ * NDJSON files, one per UTC day, under INSIGHTS_DIR (memory and Redis stores). Bounded in bytes:
+ * past the bound, NEW insights are refused (counted, logged once a minute) until retention purges
+ * old days; kept history is never rewritten.
+ */
 export class FileLocalInsights implements LocalInsightStore {
+  private readonly logger = new Logger(FileLocalInsights.name);
+  private readonly fullLog = new ThrottledLog(this.logger, 'local insight files reached INSIGHTS_LOCAL_MAX_BYTES; new insights not kept');
   private writing: Promise<void> = Promise.resolve();
+  /** Bytes of the files, once counted. */
+  private used?: number;
+  dropped = 0;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes = DEFAULT_LOCAL_MAX_BYTES,
+  ) {}
+
+  private async usedBytes(): Promise<number> {
+    if (this.used === undefined) {
+      let total = 0;
+      for (const day of await this.days()) total += (await stat(this.fileOf(day)).catch(() => ({ size: 0 }))).size;
+      this.used = total;
+    }
+    return this.used;
+  }
 
   private fileOf(day: string): string {
     return join(this.dir, `insights-${day}.ndjson`);
@@ -67,13 +97,19 @@ export class FileLocalInsights implements LocalInsightStore {
   store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void> {
     const at = receivedAt.toISOString();
     const lines = insights.map((insight) => JSON.stringify({ receivedAt: at, envId, insight })).join('\n') + '\n';
-    this.writing = this.writing
-      .then(async () => {
-        await mkdir(this.dir, { recursive: true });
-        await appendFile(this.fileOf(at.slice(0, 10)), lines);
-      })
-      .catch(() => undefined);
-    return this.writing;
+    const size = Buffer.byteLength(lines);
+    const written = this.writing.then(async () => {
+      if ((await this.usedBytes()) + size > this.maxBytes) {
+        this.dropped += insights.length;
+        this.fullLog.add(insights.length, { maxBytes: this.maxBytes });
+        return;
+      }
+      await mkdir(this.dir, { recursive: true });
+      await appendFile(this.fileOf(at.slice(0, 10)), lines);
+      this.used = (this.used ?? 0) + size;
+    });
+    this.writing = written.catch(() => undefined);
+    return written;
   }
 
   private async days(): Promise<string[]> {
@@ -111,6 +147,7 @@ export class FileLocalInsights implements LocalInsightStore {
         removed++;
       }
     }
+    this.used = undefined;
     return removed;
   }
 }

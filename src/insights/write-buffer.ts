@@ -1,19 +1,24 @@
-import type { QueuedInsight } from './insight-queue.js';
+import { entryBytes, type QueueBounds, type QueuedInsight } from './insight-queue.js';
 
 /**
  * Intake side of the persistent queues: SDK requests append here and return at once; `write`
- * persists the buffered entries shortly after, in one go. Bounded like the queue it feeds.
+ * persists the buffered entries shortly after, in one go. Bounded in entries and bytes like the
+ * queue it feeds (oldest dropped, counted); entries whose write failed come back here.
  */
 export class WriteBuffer {
   private entries: QueuedInsight[] = [];
+  private sizes: number[] = [];
+  private held = 0;
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
+  private closed = false;
   dropped = 0;
 
   constructor(
-    private readonly max: number,
-    private readonly write: (entries: QueuedInsight[]) => Promise<void>,
-    private readonly onFailure: (entries: QueuedInsight[], error: unknown) => void,
+    private readonly bounds: QueueBounds,
+    private readonly write: (entries: QueuedInsight[], sizes: number[]) => Promise<void>,
+    private readonly onFailure: (entries: QueuedInsight[], sizes: number[], error: unknown) => void,
+    private readonly onDrop: (count: number) => void = () => undefined,
     private readonly delayMs = 20,
   ) {}
 
@@ -21,27 +26,38 @@ export class WriteBuffer {
     return this.entries.length;
   }
 
+  get bytes(): number {
+    return this.held;
+  }
+
   push(entries: QueuedInsight[]): void {
-    this.entries.push(...entries);
-    if (this.entries.length > this.max) {
-      const over = this.entries.length - this.max;
-      this.entries.splice(0, over);
-      this.dropped += over;
+    for (const entry of entries) {
+      const size = entryBytes(entry);
+      this.entries.push(entry);
+      this.sizes.push(size);
+      this.held += size;
     }
+    this.bound();
     this.schedule(this.delayMs);
   }
 
-  /** Puts entries back at the front (a failed write that will be retried). */
-  unshift(entries: QueuedInsight[], retryMs: number): void {
-    this.entries = [...entries, ...this.entries].slice(-this.max);
-    this.schedule(retryMs);
+  /** Puts entries back at the front (a failed write that will be retried), within the bounds. */
+  unshift(entries: QueuedInsight[], sizes: number[], retryMs: number): void {
+    this.entries = [...entries, ...this.entries];
+    this.sizes = [...sizes, ...this.sizes];
+    for (const size of sizes) this.held += size;
+    this.bound();
+    if (!this.closed) this.schedule(retryMs);
   }
 
   flush(): Promise<void> {
     const entries = this.entries;
+    const sizes = this.sizes;
     this.entries = [];
+    this.sizes = [];
+    this.held = 0;
     if (entries.length === 0) return this.writing;
-    this.writing = this.writing.then(() => this.write(entries)).catch((error: unknown) => this.onFailure(entries, error));
+    this.writing = this.writing.then(() => this.write(entries, sizes)).catch((error: unknown) => this.onFailure(entries, sizes, error));
     return this.writing;
   }
 
@@ -50,10 +66,26 @@ export class WriteBuffer {
     return this.writing;
   }
 
-  close(): Promise<void> {
+  /** Flushes once more; what still cannot be written stays here (see `length`) and is not retried. */
+  async close(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    return this.flush();
+    await this.flush();
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private bound(): void {
+    const length = this.entries.length;
+    let over = 0;
+    while (over < length && (length - over > this.bounds.maxEntries || this.held > this.bounds.maxBytes)) this.held -= this.sizes[over++] ?? 0;
+    if (over > 0) {
+      this.entries.splice(0, over);
+      this.sizes.splice(0, over);
+      this.dropped += over;
+      this.onDrop(over);
+    }
   }
 
   private schedule(ms: number): void {

@@ -281,5 +281,50 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         },
       });
     }
+    const insightStats = (): Record<string, number> => ({ ...insights.forwarder?.stats });
+    const insightTotals: [string, string, () => number][] = [
+      ['featbit_agent_insights_split_total', 'Insight groups split in two after FeatBit answered 413 or refused them (bisection)', () => insightStats()['splits'] ?? 0],
+      ['featbit_agent_insights_ack_retries_total', 'Failed acknowledgements of delivered insights, retried (not re-sent)', () => insightStats()['ackRetries'] ?? 0],
+      ['featbit_agent_insights_lost_total', 'Insights lost: memory queue not delivered within the drain bound, or local files full', () => (insightStats()['lostOnShutdown'] ?? 0) + insights.local.dropped],
+    ];
+    for (const [name, help, read] of insightTotals) {
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
+    new Counter({
+      name: 'featbit_agent_insights_refused_total',
+      help: 'Insight requests refused at intake: unknown_secret (401 once data is held), too_large (an event over INSIGHTS_MAX_EVENT_BYTES)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ reason: 'unknown_secret' }, insights.refused.unknownSecret);
+        this.inc({ reason: 'too_large' }, insights.refused.tooLarge);
+      },
+    });
+    new Gauge({
+      name: 'featbit_agent_insight_queue_bytes',
+      help: 'Bytes of insights waiting to be forwarded, as INSIGHTS_MAX_QUEUE_BYTES counts them',
+      registers: [this.registry],
+      async collect() {
+        this.set(await insights.queue.bytes().catch(() => -1));
+      },
+    });
+    new Gauge({
+      name: 'featbit_agent_insights_state',
+      help: 'Insight forwarding state (1 for the current one); Unhealthy while FeatBit refuses insights with 401/403/404 (they stay queued)',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        for (const state of ['Healthy', 'Unhealthy', 'Off']) this.set({ state }, sync.insights.state === state ? 1 : 0);
+      },
+    });
   }
 }

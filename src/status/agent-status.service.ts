@@ -25,6 +25,10 @@ export interface AgentStatus {
   storeState?: 'ok' | 'degraded';
   /** Why, while degraded: `disk-full`, `io-error`, `busy`, `corrupt`, `read-only`, `no-file`, `write-failed`. */
   storeProblem?: string;
+  /** Insight forwarding: `Healthy`, `Unhealthy` (FeatBit refuses them as misconfigured; kept queued) or `Off`. */
+  insights?: string;
+  /** Why insights are `Unhealthy`. */
+  insightsProblem?: string;
 }
 
 @Injectable()
@@ -68,6 +72,8 @@ export class AgentStatusService {
       storeHealthy,
       ...(this.store.persistence ? { storeState: this.store.persistence.state } : {}),
       ...(this.store.persistence?.problem ? { storeProblem: this.store.persistence.problem } : {}),
+      insights: this.sync.insights.state,
+      ...(this.sync.insights.reason ? { insightsProblem: this.sync.insights.reason } : {}),
     };
   }
 

@@ -50,6 +50,7 @@ export class StatusPageController {
         queueDepth: await this.insights.queue.depth().catch(() => -1),
         forwarded: forwarder?.forwarded ?? 0,
         dropped: this.insights.queue.dropped + (forwarder?.rejected ?? 0),
+        state: s.insights,
       },
     };
   }

@@ -25,6 +25,11 @@ export class SyncStatusService {
   reconnects = 0;
   /** Invalid flags, segments and secrets FeatBit sent that were left out (the rest was applied). */
   upstreamItemsSkipped = 0;
+  /**
+   * Insight forwarding: `Unhealthy` while FeatBit refuses insights as misconfigured (401, 403, 404:
+   * EVENT_URI or a secret is wrong; events stay queued), `Off` when nothing is forwarded.
+   */
+  insights: { state: 'Healthy' | 'Unhealthy' | 'Off'; reason?: string; since?: string } = { state: 'Off' };
 
   dataReceived(at = new Date(), fromUpstream = false): void {
     this.lastDataAt = at;

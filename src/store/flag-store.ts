@@ -43,5 +43,5 @@ export const FLAG_STORE = Symbol('FLAG_STORE');
 
 export type StoreOptions =
   | { type: 'memory' }
-  | { type: 'sqlite'; path: string; writeRetry?: { baseMs: number; capMs: number } }
+  | { type: 'sqlite'; path: string; busyTimeoutMs?: number; writeRetry?: { baseMs: number; capMs: number } }
   | { type: 'redis'; url: string; keyPrefix: string; podId: string; leaseMs: number };

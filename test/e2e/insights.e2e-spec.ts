@@ -8,9 +8,12 @@ import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-a
 import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { SdkSocket } from '../support/sdk-socket.js';
-import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
+import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
 import type { InsightsOptions } from '../../src/config/agent-config.js';
 import { InsightsService } from '../../src/insights/insights.service.js';
+import { ClientEvaluationService } from '../../src/client/client-evaluation.service.js';
+import { encodeCompactGuid } from '../../src/credentials/compact-guid.js';
+import { readdirSync, statSync } from 'node:fs';
 import { pseudonym } from '../../src/insights/anonymizer.js';
 
 type Insight = { user?: { keyId: string; name?: string; customizedProperties?: { name: string; value: string }[] }; variations?: unknown[]; metrics?: unknown[] };
@@ -192,5 +195,108 @@ describe(InsightsService.name, () => {
       await agent.kill();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('hostile intake (issue 11)', () => {
+    /** Well-formed but invented: 22 arbitrary characters and the compact id of a public environment. */
+    const forged = `${'Z'.repeat(22)}${encodeCompactGuid(ENV_ID)}`;
+    /** The end-user dedup map's bound (END_USER_DEDUP_BYTES, documented in the README). */
+    const END_USER_DEDUP_BYTES = 8 * 1024 * 1024;
+    const big = (i: number, bytes: number): Insight => ({ user: { keyId: `big-${i}`, name: 'n'.repeat(bytes) } });
+
+    it('refuses a forged but well-formed secret with 401 once data is held (a large name changes nothing), accepts it before the first data', async () => {
+      assert.equal(forged.length, 44);
+      const agent = await startAgent(insightsConfig(fake, { mode: 'forward' }));
+      try {
+        const service = agent.app.get(InsightsService);
+        assert.equal((await post(agent, [big(1, 60_000)], forged)).status, 401);
+        assert.equal((await post(agent, [event(1)], forged)).status, 401);
+        assert.equal(await service.queue.depth(), 0);
+        assert.equal((await post(agent, [event(1)], CLIENT_SECRET)).status, 200, 'a client secret the agent holds is fine');
+      } finally {
+        await agent.close();
+      }
+      const empty = await startAgent({ ...insightsConfig(fake, { mode: 'forward' }), dataFile: undefined });
+      try {
+        assert.equal((await post(empty, [event(1)], forged)).status, 200, 'no data yet: any well-formed secret');
+      } finally {
+        await empty.close();
+      }
+    });
+
+    it('refuses an event larger than INSIGHTS_MAX_EVENT_BYTES with 400 and keeps nothing of the request', async () => {
+      const agent = await startAgent(insightsConfig(fake, { mode: 'forward', maxEventBytes: 8 * 1024 }));
+      try {
+        fake.setInsightStatus(503);
+        const response = await post(agent, [event(1), big(2, 9 * 1024)]);
+        assert.equal(response.status, 400);
+        assert.match(await response.text(), /INSIGHTS_MAX_EVENT_BYTES/);
+        assert.equal(await agent.app.get(InsightsService).queue.depth(), 0);
+        assert.equal((await post(agent, [big(3, 7 * 1024)])).status, 200);
+      } finally {
+        fake.setInsightStatus(200);
+        await agent.close();
+      }
+    });
+
+    it('a flood of large valid events keeps the queue within INSIGHTS_MAX_QUEUE_BYTES: oldest dropped, counted', async () => {
+      fake.insights.length = 0;
+      fake.setInsightStatus(503);
+      const maxQueueBytes = 2 * 1024 * 1024;
+      const agent = await startAgent(insightsConfig(fake, { mode: 'forward', maxQueueBytes, maxEventBytes: 64 * 1024 }));
+      try {
+        const service = agent.app.get(InsightsService);
+        let sent = 0;
+        for (let round = 0; round < 40; round++) {
+          const batch = Array.from({ length: 10 }, (_, i) => big(round * 10 + i, 60_000));
+          assert.equal((await post(agent, batch)).status, 200);
+          sent += batch.length;
+          assert.ok((await service.queue.bytes()) <= maxQueueBytes, `queue holds ${await service.queue.bytes()} bytes`);
+        }
+        // 400 events of 60 kB (24 MB) sent; about 34 fit.
+        const depth = await service.queue.depth();
+        assert.ok(depth > 0 && depth <= Math.floor(maxQueueBytes / 60_000), `depth ${depth}`);
+        assert.equal(service.queue.dropped, sent - depth);
+        const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+        assert.match(metrics, new RegExp(`featbit_agent_insights_dropped_total ${sent - depth}\\b`));
+        assert.match(metrics, /featbit_agent_insight_queue_bytes \d+/);
+      } finally {
+        fake.setInsightStatus(200);
+        await agent.close();
+      }
+    });
+
+    it('bounds the end-user dedup map in bytes (an LRU)', async () => {
+      fake.setInsightStatus(503);
+      const agent = await startAgent(insightsConfig(fake, { mode: 'forward', maxQueue: 100 }));
+      try {
+        const clients = agent.app.get(ClientEvaluationService);
+        const service = agent.app.get(InsightsService);
+        const longKey = 'k'.repeat(400);
+        for (let i = 0; i < 20_000; i++) clients.httpUser(ENV_ID, { keyId: `${longKey}-${i}`, name: 'n' });
+        assert.ok(service.dedupBytes <= END_USER_DEDUP_BYTES, `dedup map at ${service.dedupBytes} bytes`);
+        assert.ok(service.dedupBytes > END_USER_DEDUP_BYTES / 2);
+      } finally {
+        fake.setInsightStatus(200);
+        await agent.close();
+      }
+    });
+
+    it('keeps local NDJSON files within INSIGHTS_LOCAL_MAX_BYTES: newer insights refused and counted', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'insights-local-bound-'));
+      const localMaxBytes = 256 * 1024;
+      const agent = await startAgent(insightsConfig(undefined, { mode: 'local', dir, localMaxBytes }));
+      try {
+        const service = agent.app.get(InsightsService);
+        for (let round = 0; round < 20; round++) assert.equal((await post(agent, [big(round * 2, 20_000), big(round * 2 + 1, 20_000)])).status, 200);
+        await eventually(() => service.local.dropped > 0);
+        const bytes = readdirSync(dir).reduce((sum, name) => sum + statSync(join(dir, name)).size, 0);
+        assert.ok(bytes <= localMaxBytes, `files hold ${bytes} bytes`);
+        assert.ok(bytes > localMaxBytes / 2);
+      } finally {
+        await agent.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 });

@@ -24,7 +24,7 @@ const COMMON = {
   apiKey: RELAY_PROXY_KEY,
   agentId: 'test-agent',
   insightsMode: 'off',
-  insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30 },
+  insights: { mode: 'off', maxQueue: 100_000, keepProperties: [], dir: './insights', retentionDays: 30, maxQueueBytes: 64 * 1024 * 1024, maxEventBytes: 64 * 1024, localMaxBytes: 1024 ** 3 },
   shutdownTimeoutSeconds: 5,
   statusPage: true,
   tokenExpirySeconds: 30,

@@ -9,7 +9,7 @@ import { ItemEntity, MetaEntity, SQLITE_MIGRATIONS, SecretEntity, type SecretRow
  * Writing a whole 20 MB data set into an empty file took 3.5 s on a loaded 2-core machine; later
  * full replaces write only what changed.
  */
-export const BUSY_TIMEOUT_MS = 30_000;
+export const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 
 /** The files SQLite keeps beside the database in WAL mode. */
 const SIDE_FILES = ['-wal', '-shm', '-journal'];
@@ -80,14 +80,14 @@ export function problemOf(error: unknown): string {
   }
 }
 
-function connection(database: string, migrate: boolean): DataSource {
+function connection(database: string, migrate: boolean, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): DataSource {
   return new DataSource({
     type: 'sqlite',
     database,
     entities: [ItemEntity, SecretEntity, MetaEntity],
     migrations: migrate ? SQLITE_MIGRATIONS : [],
     migrationsRun: migrate,
-    busyTimeout: BUSY_TIMEOUT_MS,
+    busyTimeout: busyTimeoutMs,
     logging: false,
   });
 }
@@ -100,8 +100,8 @@ async function destroyQuietly(...sources: (DataSource | undefined)[]): Promise<v
  * Opens the file, checks it and reads everything the store serves; throws when any of that fails
  * (the caller then moves the file aside). Both connections are closed again on failure.
  */
-export async function openSqliteFile(path: string): Promise<SqliteConnections> {
-  const flags = connection(path, true);
+export async function openSqliteFile(path: string, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): Promise<SqliteConnections> {
+  const flags = connection(path, true, busyTimeoutMs);
   let insights: DataSource | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -111,7 +111,7 @@ export async function openSqliteFile(path: string): Promise<SqliteConnections> {
     const check = await flags.query<{ quick_check: string }[]>('PRAGMA quick_check(1)');
     if (check[0]?.quick_check !== 'ok') throw new SqliteFileError(`integrity check failed: ${check[0]?.quick_check ?? 'no answer'}`, 'SQLITE_CORRUPT');
     const loaded = await load(flags);
-    insights = connection(path, false);
+    insights = connection(path, false, busyTimeoutMs);
     await insights.initialize();
     await insights.query('PRAGMA synchronous = NORMAL');
     return { flags, insights, loaded };

@@ -75,16 +75,16 @@ export class SqliteFlagStore implements FlagStore {
   }
 
   /** Never fails: a file that cannot be used is moved aside, and without any file memory serves. */
-  static async open(options: { path: string; writeRetry?: { baseMs: number; capMs: number } }): Promise<SqliteFlagStore> {
+  static async open(options: { path: string; busyTimeoutMs?: number; writeRetry?: { baseMs: number; capMs: number } }): Promise<SqliteFlagStore> {
     const logger = new Logger(SqliteFlagStore.name);
     const path = resolve(options.path);
     const retry = options.writeRetry ?? DEFAULT_WRITE_RETRY;
     let connections: SqliteConnections;
     let fileless: string | null = null;
     try {
-      connections = await openSqliteFile(path);
+      connections = await openSqliteFile(path, options.busyTimeoutMs);
     } catch (error) {
-      connections = await SqliteFlagStore.recover(logger, path, error).catch(async (again: unknown) => {
+      connections = await SqliteFlagStore.recover(logger, path, error, options.busyTimeoutMs).catch(async (again: unknown) => {
         fileless = describe(again);
         logger.error({
           msg: 'SQLite file cannot be used: serving from memory only (nothing survives a restart) until the file is fixed and the agent restarted',
@@ -105,7 +105,7 @@ export class SqliteFlagStore implements FlagStore {
   }
 
   /** A file that failed to open: moved aside when that can help, then a fresh one. Throws when there is none. */
-  private static async recover(logger: Logger, path: string, error: unknown): Promise<SqliteConnections> {
+  private static async recover(logger: Logger, path: string, error: unknown, busyTimeoutMs?: number): Promise<SqliteConnections> {
     if (!worthMovingAside(path, error)) throw error;
     const movedTo = moveAside(path);
     logger.error({
@@ -115,7 +115,7 @@ export class SqliteFlagStore implements FlagStore {
       code: sqliteCode(error),
       err: describe(error),
     });
-    return openSqliteFile(path);
+    return openSqliteFile(path, busyTimeoutMs);
   }
 
   /**

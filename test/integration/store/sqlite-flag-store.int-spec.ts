@@ -67,7 +67,7 @@ describe(`${SqliteFlagStore.name}: the flag store and the insight queue do not s
       },
     };
     store.dataSource.subscribers.push(subscriber);
-    queue.push([{ secret: SERVER_SECRET, insight: { user: { keyId: 'u-1' } } }]);
+    queue.push([{ secret: SERVER_SECRET, body: JSON.stringify({ user: { keyId: 'u-1' } }) }]);
     await queue.flush();
     assert.ok(injected, 'the insight transaction ran');
     assert.equal(patched?.envs[0]?.flags.length, 1, 'the patch was reported stored');
@@ -86,7 +86,7 @@ describe(`${SqliteFlagStore.name}: the flag store and the insight queue do not s
     const big = sampleBootstrap();
     big.items[0]!.featureFlags.push(...Array.from({ length: 200 }, (_, i) => ({ id: `big-${i}`, envId: ENV_ID, key: `big-${i}`, updatedAt: '2026-03-01T00:00:00Z', pad: 'x'.repeat(2000) })));
     const replacing = store.replaceAll(parseBootstrap(big), { pushAll: false });
-    queue.push([{ secret: SERVER_SECRET, insight: { user: { keyId: 'u-2' } } }]);
+    queue.push([{ secret: SERVER_SECRET, body: JSON.stringify({ user: { keyId: 'u-2' } }) }]);
     await queue.flush();
     await replacing;
     assert.equal(store.persistence.state, 'degraded');
@@ -191,7 +191,7 @@ describe(`${SqliteFlagStore.name}: a corrupt or unreadable file`, () => {
     assert.equal(store.data.secret(SERVER_SECRET)?.type, 'server');
     await store.ping();
     const queue = new SqliteInsightQueue(store.dataSource, 10);
-    queue.push([{ secret: SERVER_SECRET, insight: { user: { keyId: 'u-3' } } }]);
+    queue.push([{ secret: SERVER_SECRET, body: JSON.stringify({ user: { keyId: 'u-3' } }) }]);
     assert.equal(await queue.depth(), 1);
     await queue.close();
     await store.close();

@@ -35,6 +35,9 @@ export interface InsightRecord {
   at: number;
 }
 
+/** Answers one insight request: a status (undefined or 200 accepts), possibly after a while. */
+export type InsightResponder = (request: { authorization: string; body: unknown; bytes: number }) => number | undefined | Promise<number | undefined>;
+
 export interface FakeFeatBitOptions {
   port?: number;
   relayProxyKey?: string;
@@ -136,6 +139,15 @@ export class FakeFeatBitServer extends EventEmitter {
 
   setInsightStatus(status: number): void {
     this.insightStatus = status;
+  }
+
+  /** Insight requests that reached the body check (answered 200 or by the responder). */
+  insightRequests = 0;
+  private insightResponder?: InsightResponder;
+
+  /** Decides the status of each insight request (undefined or 200: accept), e.g. 413 past a size or 400 for one event. */
+  setInsightResponder(responder?: InsightResponder): void {
+    this.insightResponder = responder;
   }
 
   /** Resolves with the next event of `name` whose payload passes `accept`. */
@@ -253,6 +265,9 @@ export class FakeFeatBitServer extends EventEmitter {
       } catch {
         return this.reply(response, 400, 'bad body');
       }
+      this.insightRequests++;
+      const answer = await this.insightResponder?.({ authorization, body: parsed, bytes: Buffer.byteLength(body) });
+      if (answer !== undefined && answer !== 200) return this.reply(response, answer, 'refused');
       const record = { authorization, body: parsed, at: Date.now() };
       this.insights.push(record);
       this.emit('insight', record);
