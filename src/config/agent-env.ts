@@ -98,4 +98,12 @@ export class AgentEnv {
 
   @IsIn(['debug', 'info', 'warn', 'error'], { message: 'LOG_LEVEL must be one of debug, info, warn, error' })
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
+
+  @IsInt({ message: 'SDK_BODY_LIMIT_BYTES must be an integer' })
+  @Min(1024, { message: 'SDK_BODY_LIMIT_BYTES must be at least 1024' })
+  sdkBodyLimitBytes!: number;
+
+  @IsInt({ message: 'BOOTSTRAP_BODY_LIMIT_BYTES must be an integer' })
+  @Min(1024, { message: 'BOOTSTRAP_BODY_LIMIT_BYTES must be at least 1024' })
+  bootstrapBodyLimitBytes!: number;
 }

@@ -167,6 +167,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     store,
     logLevel: raw.logLevel,
     modeReason,
+    sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
+    bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,
   };
   if (raw.mode === 'agent') {
     return { ...common, mode: 'agent', apiKey: raw.apiKey ?? '', streamingUri: new URL(raw.streamingUri ?? '') };

@@ -64,6 +64,10 @@ export const SETTINGS = [
   { field: 'logLevel', name: 'LOG_LEVEL', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'log level' },
   { field: 'shutdownTimeoutSeconds', name: 'SHUTDOWN_TIMEOUT_SECONDS', type: 'integer', default: 25, description: 'bound of the graceful drain on SIGTERM' },
   { field: 'statusPage', name: 'STATUS_PAGE', type: 'boolean', default: true, description: 'serve the operator status page at `/`' },
+  { field: 'sdkBodyLimitBytes', name: 'SDK_BODY_LIMIT_BYTES', type: 'integer', default: 1_048_576,
+    description: 'largest request body of the SDK, OFREP and insight endpoints (and every route but the bootstrap); larger → 413' },
+  { field: 'bootstrapBodyLimitBytes', name: 'BOOTSTRAP_BODY_LIMIT_BYTES', type: 'integer', default: 67_108_864,
+    description: 'largest admin bootstrap body; read only after the relay proxy key is checked' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { InvalidRequestError } from '../common/agent.errors.js';
 import { serverFullBytes, serverPatchMessage } from '../streaming/server-payload.js';
-import { authenticateSdk, parseTimestampQuery } from './sdk-auth.js';
+import { authenticateServerSdk, parseTimestampQuery } from './sdk-auth.js';
 
 /** Polling for server SDKs (protocol §3.2). The full payload is cached bytes until data changes. */
 @Controller('api/public/sdk/server')
@@ -16,7 +16,7 @@ export class ServerSdkController {
     @Query('timestamp') timestampQuery: unknown,
     @Res() reply: FastifyReply,
   ): void {
-    const secret = authenticateSdk(this.store.data, authorization);
+    const secret = authenticateServerSdk(this.store.data, authorization);
     const timestamp = parseTimestampQuery(timestampQuery);
     if (timestamp === null) throw new InvalidRequestError('timestamp must be an integer');
     const env = this.store.data.env(secret.envId);

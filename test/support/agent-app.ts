@@ -30,6 +30,8 @@ const COMMON = {
   tokenExpirySeconds: 30,
   store: { type: 'memory' },
   logLevel: 'error',
+  sdkBodyLimitBytes: 1_048_576,
+  bootstrapBodyLimitBytes: 67_108_864,
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {
