@@ -9,6 +9,9 @@ import { ForbiddenError, UnauthorizedError } from '../common/agent.errors.js';
  * endpoints use `authenticateServerSdk`.
  */
 export function authenticateSdk(data: MemoryData, header: string | string[] | undefined): Secret {
+  // The held secrets are a map by value: a hit is a valid secret, no parse needed on the hot path.
+  const held = typeof header === 'string' ? data.secret(header) : undefined;
+  if (held) return held;
   const value = typeof header === 'string' ? header.trim() : undefined;
   if (!value || !parseEnvSecret(value)) throw new UnauthorizedError('missing or malformed environment secret');
   const secret = data.secret(value);
