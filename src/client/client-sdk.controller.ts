@@ -14,8 +14,9 @@ export class ClientSdkController {
   ) {}
 
   /**
-   * Headers, query and body are read from the request (Nest's parameter decorators cost per call);
-   * the answer is sent as bytes (a string would be measured, then encoded, by two passes).
+   * Headers, query and body are read from the request: Nest's parameter decorators cost per call.
+   * The answer goes out as a string: `Buffer.from` would save fastify's length pass but allocates
+   * a fresh 20 KB backing store per request, and measured no better.
    */
   @Post('latest-all')
   latestAll(@Res() reply: FastifyReply): void {
@@ -28,6 +29,6 @@ export class ClientSdkController {
     if (!user) throw new InvalidEndUserError('invalid end user');
     const payload = this.clients.payload(secret.envId, user, timestamp);
     if (payload === null) void reply.status(200).send();
-    else void reply.status(200).header('content-type', 'application/json; charset=utf-8').send(Buffer.from(payload));
+    else void reply.status(200).header('content-type', 'application/json; charset=utf-8').send(payload);
   }
 }

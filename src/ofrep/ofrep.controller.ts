@@ -50,8 +50,8 @@ export class OfrepController {
 
   /**
    * Bulk evaluation, the busiest OFREP route: headers and body are read from the request (Nest's
-   * parameter decorators cost per call), the etag is a one-shot hash, and the answer is sent as
-   * bytes (a string would be measured, then encoded, by two passes).
+   * parameter decorators cost per call), the etag is a one-shot hash (a third of `createHash`'s
+   * cost), and the event stream JSON is a template.
    */
   @Post('evaluate/flags')
   evaluateAll(@Res() reply: FastifyReply): void {
@@ -80,7 +80,7 @@ export class OfrepController {
       .status(200)
       .header('content-type', 'application/json')
       .header('etag', etag)
-      .send(Buffer.from(`{"flags":[${flags}],"eventStreams":${eventStreams}}`));
+      .send(`{"flags":[${flags}],"eventStreams":${eventStreams}}`);
   }
 
   /** Server-sent change notifications for the environment the token was issued for. */
