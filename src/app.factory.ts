@@ -6,10 +6,8 @@ import { FeatBitWsAdapter } from './streaming/featbit-ws.adapter.js';
 import { StreamingGateway } from './streaming/streaming.gateway.js';
 import { ConnectionRegistry } from './streaming/connection-registry.js';
 import { PinoNestLogger, createPino } from './common/pino-logger.js';
-
-/** Bootstrap bodies of large workspaces are big; SDK requests are small. */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
+import { registerCors } from './common/cors.js';
+import { guardAdminRoutesBeforeBody } from './admin/admin-routes.js';
 
 /** JSON logs in production, readable ones in development; secrets masked (first 4 characters). */
 export function createLogger(config: AgentConfig): PinoNestLogger {
@@ -24,9 +22,15 @@ export interface CreateAppOptions extends AppModuleOptions {
 /** Builds the Nest application on fastify with the FeatBit WebSocket adapter; does not listen. */
 export async function createApp(config: AgentConfig, options: CreateAppOptions = {}): Promise<NestFastifyApplication> {
   const logger = options.logger === false ? false : createLogger(config);
+  // SDK, OFREP and insight bodies are small: the SDK limit is fastify's default for every route;
+  // only the admin bootstrap gets the large one, after its key is checked.
+  const adapter = new FastifyAdapter({ bodyLimit: config.sdkBodyLimitBytes, routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } });
+  const fastify = adapter.getInstance();
+  guardAdminRoutesBeforeBody(fastify, config.apiKey, config.bootstrapBodyLimitBytes);
+  registerCors(fastify);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(config, options),
-    new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } }),
+    adapter,
     { logger, abortOnError: false },
   );
   if (logger) app.useLogger(logger);
@@ -35,9 +39,6 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
   app.get(StreamingGateway).onStopAccepting = () => {
     wsAdapter.refusing = true;
   };
-  // CORS open to any origin (protocol §3.5). On the preHandler hook Nest registers @fastify/cors as
-  // is; its default onRequest wiring copies headers per request and cost a fifth of polling throughput.
-  app.enableCors({ origin: '*', methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], maxAge: 86400, hook: 'preHandler' });
   app.enableShutdownHooks();
   return app;
 }

@@ -1,5 +1,6 @@
 export type AgentErrorCode =
   | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
   | 'INVALID_REQUEST'
   | 'INVALID_BOOTSTRAP'
   | 'INVALID_END_USER'
@@ -17,6 +18,11 @@ export abstract class AgentError extends Error {
 
 export class UnauthorizedError extends AgentError {
   readonly code = 'UNAUTHORIZED';
+}
+
+/** A known credential that may not do this (a client secret on a server endpoint). */
+export class ForbiddenError extends AgentError {
+  readonly code = 'FORBIDDEN';
 }
 
 export class InvalidRequestError extends AgentError {

@@ -5,6 +5,7 @@ import { AgentError, type AgentErrorCode } from './agent.errors.js';
 
 const STATUS: Record<AgentErrorCode, number> = {
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   INVALID_REQUEST: 400,
   INVALID_BOOTSTRAP: 400,
   INVALID_END_USER: 400,
@@ -15,13 +16,26 @@ const STATUS: Record<AgentErrorCode, number> = {
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
 
-/** Errors become RFC 7807 problem documents (protocol §3.5); unexpected ones get a logged errorId. */
+/** Errors fastify raises before a handler runs (body parser, limits), by their code. */
+function fastifyCode(error: HttpException): string | undefined {
+  const cause = error.cause as { code?: unknown } | undefined;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
+}
+
+/**
+ * Errors become RFC 7807 problem documents (protocol §3.5); unexpected ones get a logged errorId.
+ * Fastify's own errors (bad JSON, body too large, unsupported media type, 404) come here too.
+ */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   private readonly logger = new Logger(ProblemFilter.name);
@@ -39,12 +53,21 @@ export class ProblemFilter implements ExceptionFilter {
       return;
     }
     if (error instanceof HttpException) {
-      this.send(reply, error.getStatus(), error.message);
+      this.send(reply, error.getStatus(), this.detail(error, reply));
       return;
     }
     const errorId = randomUUID();
     this.logger.error({ msg: 'unexpected error', errorId, err: error instanceof Error ? error.stack : String(error) });
     this.send(reply, 500, 'unexpected error', errorId);
+  }
+
+  private detail(error: HttpException, reply: FastifyReply): string {
+    const code = fastifyCode(error);
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return `request body larger than the ${reply.request.routeOptions.bodyLimit} bytes this route accepts`;
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return `unsupported content type ${String(reply.request.headers['content-type']).slice(0, 100)}; send application/json`;
+    }
+    return error.message;
   }
 
   private send(reply: FastifyReply, status: number, detail: string, errorId?: string): void {

@@ -57,6 +57,10 @@ interface CommonConfig {
   /** Why this mode was chosen when MODE was unset (logged at start). */
   modeReason?: string;
   streaming: StreamingLimits;
+  /** Largest request body on every route but the bootstrap (SDK, OFREP, insights). */
+  sdkBodyLimitBytes: number;
+  /** Largest admin bootstrap body, read only after the relay proxy key is checked. */
+  bootstrapBodyLimitBytes: number;
 }
 
 export interface AgentModeConfig extends CommonConfig {

@@ -150,4 +150,11 @@ export class AgentEnv {
   @IsInt({ message: 'INSIGHTS_LOCAL_MAX_BYTES must be an integer' })
   @Min(1024, { message: 'INSIGHTS_LOCAL_MAX_BYTES must be at least 1024' })
   insightsLocalMaxBytes!: number;
+  @IsInt({ message: 'SDK_BODY_LIMIT_BYTES must be an integer' })
+  @Min(1024, { message: 'SDK_BODY_LIMIT_BYTES must be at least 1024' })
+  sdkBodyLimitBytes!: number;
+
+  @IsInt({ message: 'BOOTSTRAP_BODY_LIMIT_BYTES must be an integer' })
+  @Min(1024, { message: 'BOOTSTRAP_BODY_LIMIT_BYTES must be at least 1024' })
+  bootstrapBodyLimitBytes!: number;
 }

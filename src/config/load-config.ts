@@ -180,6 +180,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxUserBytes: raw.wsMaxUserBytes,
       maxUserProperties: raw.wsMaxUserProperties,
     },
+    sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
+    bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,
   };
   if (raw.mode === 'agent') {
     return {

@@ -90,6 +90,10 @@ export const SETTINGS = [
     description: 'largest accepted insight event, in bytes of JSON; a request with a larger one is answered 400 and nothing of it is kept' },
   { field: 'insightsLocalMaxBytes', name: 'INSIGHTS_LOCAL_MAX_BYTES', type: 'integer', default: 1_073_741_824,
     description: '`local` with the memory store: bound of the NDJSON files, in bytes; past it new insights are refused (counted) until retention frees space' },
+  { field: 'sdkBodyLimitBytes', name: 'SDK_BODY_LIMIT_BYTES', type: 'integer', default: 1_048_576,
+    description: 'largest request body of the SDK, OFREP and insight endpoints (and every route but the bootstrap); larger → 413' },
+  { field: 'bootstrapBodyLimitBytes', name: 'BOOTSTRAP_BODY_LIMIT_BYTES', type: 'integer', default: 67_108_864,
+    description: 'largest admin bootstrap body; read only after the relay proxy key is checked' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

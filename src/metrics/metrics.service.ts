@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { ConnectionRegistry } from '../streaming/connection-registry.js';
 import { PushService } from '../streaming/push.service.js';
@@ -11,6 +11,7 @@ import { agentVersion } from '../common/version.js';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { REGEX_SKIP_REASONS, onRegexProblem, regexStats } from '../evaluation/regex.js';
+import { HttpDurations } from './http-durations.js';
 
 const STATES: SyncState[] = ['None', 'Starting', 'Stable', 'Interrupted', 'Stopped'];
 
@@ -56,13 +57,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
-  readonly httpDuration = new Histogram({
-    name: 'featbit_agent_http_request_duration_seconds',
-    help: 'HTTP request durations by route template',
-    labelNames: ['method', 'route', 'status'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [this.registry],
-  });
+  readonly httpDuration = new HttpDurations();
 
   constructor(
     private readonly connections: ConnectionRegistry,
@@ -77,20 +72,21 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
   /**
    * HTTP durations, measured when the response is handed to the socket (fastify's onSend). An
    * onResponse hook, even an empty one, waits on each response's 'finish' event and cost a fifth of
-   * polling throughput here; onSend runs inline. Children per label set avoid hashing labels.
+   * polling throughput here; onSend runs inline. The route label comes from the matched route's
+   * template, mapped once per template; only unmatched requests (404s, preflights) parse the URL.
    */
   private observeHttp(): void {
     const fastify = this.http.httpAdapter.getInstance<FastifyInstance>();
-    const children = new Map<string, { observe(value: number): void }>();
+    this.registry.registerMetric(this.httpDuration as unknown as Metric);
+    const labels = new Map<string, string>();
     fastify.addHook('onSend', (request, reply, payload, done) => {
-      const route = routeOf(request.url);
-      const key = `${request.method} ${route} ${reply.statusCode}`;
-      let child = children.get(key);
-      if (!child) {
-        child = this.httpDuration.labels({ method: request.method, route, status: String(reply.statusCode) });
-        children.set(key, child);
+      const template = request.routeOptions.url;
+      let route = template === undefined ? routeOf(request.url) : labels.get(template);
+      if (route === undefined) {
+        route = routeOf(template);
+        labels.set(template ?? '', route);
       }
-      child.observe(reply.elapsedTime / 1000);
+      this.httpDuration.observe(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
       done(null, payload);
     });
   }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Body, Controller, Get, Headers, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
@@ -8,6 +8,11 @@ import { ClientEvaluationService } from '../client/client-evaluation.service.js'
 import { prepareUser } from '../evaluation/end-user.js';
 import { contextToUser, toOfrep, toOfrepJson, type OfrepFailure } from './ofrep-mapping.js';
 import { INACTIVITY_DELAY_SEC, OfrepEventsService } from './ofrep-events.service.js';
+
+/** A header fastify may hand over as a list when repeated: the first value. */
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
 
 /** The secret from `Authorization` (plain or `Bearer`) or `X-API-Key`. */
 function secretOf(authorization: string | undefined, apiKey: string | undefined): string | undefined {
@@ -43,22 +48,23 @@ export class OfrepController {
     void reply.status(200).header('content-type', 'application/json').send(JSON.stringify(result));
   }
 
+  /**
+   * Bulk evaluation, the busiest OFREP route: headers and body are read from the request (Nest's
+   * parameter decorators cost per call), the etag is a one-shot hash (a third of `createHash`'s
+   * cost), and the event stream JSON is a template.
+   */
   @Post('evaluate/flags')
-  evaluateAll(
-    @Headers('authorization') authorization: string | undefined,
-    @Headers('x-api-key') apiKey: string | undefined,
-    @Headers('if-none-match') ifNoneMatch: string | undefined,
-    @Body() body: unknown,
-    @Res() reply: FastifyReply,
-  ): void {
-    const secret = authenticateSdk(this.store.data, secretOf(authorization, apiKey));
+  evaluateAll(@Res() reply: FastifyReply): void {
+    const { headers, body } = reply.request;
+    const secret = authenticateSdk(this.store.data, secretOf(headers.authorization, single(headers['x-api-key'])));
     const context = contextToUser(body);
     if (!context.ok) {
       void reply.status(400).header('content-type', 'application/json').send(JSON.stringify({ errorCode: context.errorCode, errorDetails: context.errorDetails }));
       return;
     }
     // The environment's data and the context together decide the answer.
-    const etag = `"${createHash('sha1').update(this.events.envEtag(secret.envId)).update(JSON.stringify(context.user)).digest('base64url')}"`;
+    const etag = `"${hash('sha1', this.events.envEtag(secret.envId) + JSON.stringify(context.user), 'base64url')}"`;
+    const ifNoneMatch = single(headers['if-none-match']);
     if (ifNoneMatch !== undefined && ifNoneMatch.split(',').some((t) => t.trim() === etag)) {
       void reply.status(304).header('etag', etag).send();
       return;
@@ -68,10 +74,13 @@ export class OfrepController {
     const ctx = index.context();
     let flags = '';
     for (const flag of index.flags) flags += (flags === '' ? '' : ',') + toOfrepJson(flag, index.evaluate(flag, user, ctx));
-    const eventStreams = [
-      { type: 'sse', endpoint: { requestUri: `/ofrep/v1/events?token=${this.events.tokenFor(secret.envId)}` }, inactivityDelaySec: INACTIVITY_DELAY_SEC },
-    ];
-    void reply.status(200).header('content-type', 'application/json').header('etag', etag).send(`{"flags":[${flags}],"eventStreams":${JSON.stringify(eventStreams)}}`);
+    // The token is base64url: nothing in it needs escaping.
+    const eventStreams = `[{"type":"sse","endpoint":{"requestUri":"/ofrep/v1/events?token=${this.events.tokenFor(secret.envId)}"},"inactivityDelaySec":${INACTIVITY_DELAY_SEC}}]`;
+    void reply
+      .status(200)
+      .header('content-type', 'application/json')
+      .header('etag', etag)
+      .send(`{"flags":[${flags}],"eventStreams":${eventStreams}}`);
   }
 
   /** Server-sent change notifications for the environment the token was issued for. */

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
-import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 
 const ADMIN = { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' };
 
@@ -91,9 +91,9 @@ describe('HTTP API', () => {
       });
     }
 
-    it('answers 400 for a body that is not JSON even without the key (as the C# agent)', async () => {
+    it('checks the key before the body (unlike the C# agent, which answers 400 first)', async () => {
       const response = await fetch(url('/api/public/proxy/bootstrap'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
-      assert.equal(response.status, 400);
+      assert.equal(response.status, 401);
     });
   });
 
@@ -124,7 +124,7 @@ describe('HTTP API', () => {
         const response = await fetch(url('/api/public/sdk/server/latest-all'), { headers: authorization ? { authorization } : {} });
         assert.equal(response.status, 401);
       }
-      const response = await fetch(url('/api/public/sdk/server/latest-all?timestamp=abc'), { headers: { authorization: CLIENT_SECRET } });
+      const response = await fetch(url('/api/public/sdk/server/latest-all?timestamp=abc'), { headers: { authorization: SERVER_SECRET } });
       assert.equal(response.status, 400);
     });
 

@@ -34,7 +34,12 @@ describe(StatusPageController.name, () => {
   it('renders the agent state in Chromium, refreshes live, and shows no secret', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     await page.goto(agent.httpUrl);
+    // Environment keys only with the relay proxy key, typed in by the operator.
+    await page.waitForFunction("document.getElementById('serves')?.textContent === '1 environment'");
+    await page.fill('#key', RELAY_PROXY_KEY);
+    await page.click('#key-form button');
     await page.waitForFunction("document.getElementById('serves')?.textContent === 'shop:prod'");
+    assert.equal(await page.isHidden('#key-form'), true);
     assert.equal(await page.textContent('#summary'), 'offline mode · memory store');
     assert.equal(await page.textContent('#health'), 'Healthy');
     assert.equal(await page.textContent('#sync'), 'None');

@@ -42,6 +42,8 @@ const COMMON = {
     maxUserBytes: 1024 * 1024,
     maxUserProperties: 10_000,
   },
+  sdkBodyLimitBytes: 1_048_576,
+  bootstrapBodyLimitBytes: 67_108_864,
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {

@@ -1,4 +1,8 @@
-/** The operator status page: static HTML that polls `/status.json` every two seconds. */
+/**
+ * The operator status page: static HTML that polls `/status.json` every two seconds. Environment
+ * names (project and environment keys) need the relay proxy key, which the operator types in; it
+ * is kept in the tab's sessionStorage and sent as `Authorization`.
+ */
 export const STATUS_PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -26,7 +30,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <div class="card"><h2>Health</h2><div class="value" id="health">–</div><div id="health-detail"></div></div>
   <div class="card"><h2>Sync</h2><div class="value" id="sync">–</div><div id="sync-detail"></div></div>
   <div class="card"><h2>Data</h2><div class="value" id="version">–</div><div id="age"></div></div>
-  <div class="card"><h2>Environments served</h2><div class="value" id="serves">–</div></div>
+  <div class="card"><h2>Environments served</h2><div class="value" id="serves">–</div>
+    <form id="key-form" hidden><input id="key" type="password" autocomplete="off" placeholder="relay proxy key to list them" aria-label="relay proxy key"> <button>show</button></form>
+    <div id="key-detail"></div></div>
   <div class="card"><h2>Connections</h2><table id="connections"></table></div>
   <div class="card"><h2>Insights</h2><div class="value" id="queue">–</div><div id="insights"></div></div>
   <div class="card"><h2>Store</h2><div class="value" id="store">–</div></div>
@@ -38,8 +44,12 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   function age(s) { if (s === null) return 'no data yet'; if (s < 120) return s + ' s old'; if (s < 7200) return Math.round(s / 60) + ' min old'; return Math.round(s / 3600) + ' h old'; }
   async function refresh() {
     try {
-      const r = await fetch('status.json', { cache: 'no-store' });
+      const key = sessionStorage.getItem('featbit-agent-key');
+      const r = await fetch('status.json', { cache: 'no-store', headers: key ? { authorization: key } : {} });
       const s = await r.json();
+      if (key && !s.admin) sessionStorage.removeItem('featbit-agent-key');
+      $('key-form').hidden = !!s.admin;
+      $('key-detail').textContent = key && !s.admin ? 'wrong key' : '';
       $('summary').textContent = s.mode + ' mode · ' + s.store.type + ' store' + (s.role ? ' · ' + s.role : '');
       $('health').textContent = s.readiness; cls($('health'), s.readiness === 'Healthy' ? 'ok' : s.readiness === 'Degraded' ? 'warn' : 'bad');
       $('health-detail').textContent = s.draining ? 'draining' : '';
@@ -47,7 +57,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       $('sync-detail').textContent = [s.lastSyncedAt ? 'last sync ' + new Date(s.lastSyncedAt).toLocaleString() : '', s.upstreamProblem || '', s.registration ? 'registration: ' + s.registration : ''].filter(Boolean).join(' · ');
       $('version').textContent = s.dataVersion ? new Date(s.dataVersion).toISOString().replace('.000Z', 'Z') : '–';
       $('age').textContent = age(s.dataAgeSeconds);
-      $('serves').textContent = s.serves || '(none)';
+      $('serves').textContent = s.admin ? s.serves || '(none)' : s.environments + (s.environments === 1 ? ' environment' : ' environments');
       $('connections').innerHTML = '';
       for (const [type, n] of Object.entries(s.connections)) {
         const row = document.createElement('tr');
@@ -65,6 +75,13 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       $('summary').textContent = 'agent unreachable';
     }
   }
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const key = $('key').value.trim();
+    if (key) sessionStorage.setItem('featbit-agent-key', key);
+    $('key').value = '';
+    refresh();
+  });
   refresh();
   setInterval(refresh, 2000);
 </script>
