@@ -98,4 +98,12 @@ export class AgentEnv {
 
   @IsIn(['debug', 'info', 'warn', 'error'], { message: 'LOG_LEVEL must be one of debug, info, warn, error' })
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
+
+  @IsInt({ message: 'REDIS_COMMAND_TIMEOUT_MS must be an integer' })
+  @Min(50, { message: 'REDIS_COMMAND_TIMEOUT_MS must be at least 50' })
+  redisCommandTimeoutMs!: number;
+
+  @IsInt({ message: 'RECONCILE_INTERVAL_SECONDS must be an integer' })
+  @Min(1, { message: 'RECONCILE_INTERVAL_SECONDS must be at least 1' })
+  reconcileIntervalSeconds!: number;
 }

@@ -138,7 +138,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const agentId = raw.agentId ?? defaultAgentId();
   const store: StoreOptions =
     raw.store === 'redis'
-      ? { type: 'redis', url: raw.redisUrl ?? '', keyPrefix: raw.redisKeyPrefix, podId: `${agentId}:${randomUUID().slice(0, 8)}`, leaseMs: raw.leaderLeaseSeconds * 1000 }
+      ? {
+          type: 'redis',
+          url: raw.redisUrl ?? '',
+          keyPrefix: raw.redisKeyPrefix,
+          podId: `${agentId}:${randomUUID().slice(0, 8)}`,
+          leaseMs: raw.leaderLeaseSeconds * 1000,
+          commandTimeoutMs: raw.redisCommandTimeoutMs,
+          reconcileIntervalMs: raw.reconcileIntervalSeconds * 1000,
+        }
       : raw.store === 'sqlite'
         ? { type: 'sqlite', path: raw.sqlitePath }
         : { type: 'memory' };

@@ -64,6 +64,10 @@ export const SETTINGS = [
   { field: 'logLevel', name: 'LOG_LEVEL', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', description: 'log level' },
   { field: 'shutdownTimeoutSeconds', name: 'SHUTDOWN_TIMEOUT_SECONDS', type: 'integer', default: 25, description: 'bound of the graceful drain on SIGTERM' },
   { field: 'statusPage', name: 'STATUS_PAGE', type: 'boolean', default: true, description: 'serve the operator status page at `/`' },
+  { field: 'redisCommandTimeoutMs', name: 'REDIS_COMMAND_TIMEOUT_MS', type: 'integer', default: 2000,
+    description: 'Redis: bound of every command; a hung Redis never blocks a request (pods serve from memory)' },
+  { field: 'reconcileIntervalSeconds', name: 'RECONCILE_INTERVAL_SECONDS', type: 'integer', default: 10,
+    description: 'Redis: how often each pod compares its copy with Redis and catches up on changes it missed' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { FLAG_STORE, type FlagStore, type StoreHealth } from '../store/flag-store.js';
 import { SyncStatusService } from './sync-status.service.js';
 
 /** Protocol §4.1, plus the legacy `type`/`lastSyncAt` (§8.2) and what operators need to see. */
@@ -21,6 +21,8 @@ export interface AgentStatus {
   role?: string;
   dataAgeSeconds: number | null;
   storeHealthy: boolean;
+  /** Shared stores: `ok`, `unreachable` or `timing-out`, and whether this pod's copy may be stale. */
+  store?: StoreHealth;
 }
 
 @Injectable()
@@ -57,6 +59,7 @@ export class AgentStatusService {
       ...(this.config.mode === 'agent' ? { registration: this.sync.registration, role: this.sync.role } : {}),
       dataAgeSeconds: this.sync.dataAgeSeconds(),
       storeHealthy,
+      ...(this.store.health ? { store: this.store.health() } : {}),
     };
   }
 

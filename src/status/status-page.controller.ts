@@ -31,7 +31,7 @@ export class StatusPageController {
     const forwarder = this.insights.forwarder?.stats;
     return {
       mode: this.status.mode,
-      store: { type: this.status.storeType, healthy: s.storeHealthy },
+      store: { type: this.status.storeType, healthy: s.storeHealthy, ...s.store },
       role: s.role,
       readiness,
       draining: this.drain.draining,
