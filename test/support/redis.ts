@@ -65,9 +65,25 @@ export class OwnRedis {
     }
   }
 
+  /** A hung Redis: SIGSTOP (connections stay open, nothing answers). */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
+  /** A client of this server for the test itself (CLIENT KILL, inspection). */
+  client(): Redis {
+    return new Redis(this.url, { maxRetriesPerRequest: 1 });
+  }
+
   async stop(): Promise<void> {
     const child = this.process;
     if (!child || child.exitCode !== null) return;
+    child.kill('SIGCONT');
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGKILL');
