@@ -15,8 +15,9 @@ export class TcpProxy {
   ) {}
 
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
+    const holder: { proxy?: TcpProxy } = {};
     const server = createServer((client) => {
+      const proxy = holder.proxy;
       if (!proxy || proxy.broken) {
         client.destroy();
         return;
@@ -29,7 +30,7 @@ export class TcpProxy {
         proxy.sockets.add(a);
         a.on('error', () => b.destroy());
         a.on('close', () => {
-          proxy?.sockets.delete(a);
+          proxy.sockets.delete(a);
           b.destroy();
         });
       }
@@ -37,8 +38,8 @@ export class TcpProxy {
       upstream.pipe(client);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    proxy = new TcpProxy(server, (server.address() as { port: number }).port);
-    return proxy;
+    holder.proxy = new TcpProxy(server, (server.address() as { port: number }).port);
+    return holder.proxy;
   }
 
   cut(): void {
