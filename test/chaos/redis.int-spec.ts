@@ -88,7 +88,7 @@ describe('chaos: Redis hangs (SIGSTOP, then SIGCONT)', () => {
     await redis.stop();
   });
 
-  it('answers readiness within its bound with 200 Degraded, keeps serving, and converges after SIGCONT', async () => {
+  it('answers readiness within its bound with 200 Degraded, keeps serving, and converges after SIGCONT', async (t) => {
     redis.pause();
     for (const agent of agents) {
       // A hung Redis must not hang the probe: every pod can still serve from memory.
@@ -102,8 +102,10 @@ describe('chaos: Redis hangs (SIGSTOP, then SIGCONT)', () => {
     // A change upstream while Redis hangs.
     setDarkMode(fake, true);
     redis.resume();
+    const resumedAt = Date.now();
     // Bound: a lease period for a leader to (re)take the lease and resync, plus one reconcile.
     await allServe(agents, 'dark-mode', true, 10_000);
+    t.diagnostic(`every pod served the change ${Date.now() - resumedAt} ms after SIGCONT`);
     for (const agent of agents) await agent.until(async () => (await readiness(agent))[1] === 'Healthy', 10_000);
     const leaders = (await roles(agents)).filter((r) => r === 'leader');
     assert.equal(leaders.length, 1);
@@ -131,15 +133,17 @@ describe('chaos: subscribers dropped (CLIENT KILL TYPE pubsub), then a change', 
     await redis.stop();
   });
 
-  it('serves the change on every pod within the bound, although its message was published while no pod was subscribed', async () => {
+  it('serves the change on every pod within the bound, although its message was published while no pod was subscribed', async (t) => {
     const admin = redis.client();
     try {
       const killed = (await admin.client('KILL', 'TYPE', 'pubsub')) as number;
       assert.ok(killed >= agents.length, `killed ${killed} subscribers`);
       // Published by the leader before any subscriber is back (they reconnect after ≥ 200 ms).
+      const changedAt = Date.now();
       setDarkMode(fake, true);
       // Bound: reconnect backoff (0.2 s) plus one reconcile; far below the 30 s timer.
       await allServe(agents, 'dark-mode', true, 10_000);
+      t.diagnostic(`every pod served the change ${Date.now() - changedAt} ms after it was published`);
     } finally {
       admin.disconnect();
     }
@@ -179,7 +183,7 @@ describe('chaos: the leader is partitioned from Redis and FeatBit, another pod l
     await redis.stop();
   });
 
-  it('does not let the stale leader write its data back over the new leader\'s (a revoked secret stays revoked)', async () => {
+  it('does not let the stale leader write its data back over the new leader\'s (a revoked secret stays revoked)', async (t) => {
     redisProxy.cut();
     // A change reaches the partitioned leader while it still holds its upstream socket: its
     // Redis write fails and the change is kept in its memory.
@@ -198,8 +202,10 @@ describe('chaos: the leader is partitioned from Redis and FeatBit, another pod l
 
     redisProxy.heal();
     upstreamProxy.heal();
+    const healedAt = Date.now();
     // The stale pod adopts what the new leader wrote instead of writing its own copy back.
     await stale.until(async () => !(await clientSecretAccepted(stale)), 10_000);
+    t.diagnostic(`the stale pod served the new leader's data ${Date.now() - healedAt} ms after the partition healed`);
     assert.equal((await served(stale, 'dark-mode'))?.['isEnabled'], true);
     await stale.until(async () => ((await stale.status())['store'] as { stale: boolean }).stale === false, 10_000);
     for (const agent of others) assert.equal(await clientSecretAccepted(agent), false);
