@@ -29,14 +29,16 @@ import { createRedisClients } from './redis-connection.js';
  * KEYS: current, seq, lease. ARGV: gen, prefix, channel, origin, pushAll, token, mode, expected seq.
  */
 const SWITCH_GENERATION = `
+local old = redis.call('GET', KEYS[1])
 local function refuse(reason)
-  for _, suffix in ipairs({'items', 'ts', 'envs', 'secrets', 'version'}) do
-    redis.call('DEL', ARGV[2] .. 'g:' .. ARGV[1] .. ':' .. suffix)
+  if old ~= ARGV[1] then
+    for _, suffix in ipairs({'items', 'ts', 'envs', 'secrets', 'version'}) do
+      redis.call('DEL', ARGV[2] .. 'g:' .. ARGV[1] .. ':' .. suffix)
+    end
   end
   return {reason, 0}
 end
 if ARGV[6] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[6] then return refuse('stale-token') end
-local old = redis.call('GET', KEYS[1])
 if ARGV[7] == 'empty' and old then return refuse('not-empty') end
 if ARGV[7] == 'cas' and (redis.call('GET', KEYS[2]) or '0') ~= ARGV[8] then return refuse('moved') end
 if old and tonumber(old) >= tonumber(ARGV[1]) then return refuse('older') end
