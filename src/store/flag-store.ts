@@ -41,6 +41,17 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** How often a pod compares its copy with Redis (RECONCILE_INTERVAL_SECONDS). */
   reconcileIntervalMs?: number;
+  /** Override the URL's credentials (REDIS_USERNAME, REDIS_PASSWORD). */
+  username?: string;
+  password?: string;
+  /** TLS beyond what a `rediss://` URL turns on: CA, client certificate and key files, server name. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; servername?: string };
+  /** Sentinel mode (instead of the URL's host). */
+  sentinels?: { host: string; port: number }[];
+  sentinelMaster?: string;
+  sentinelPassword?: string;
+  /** Cluster mode (instead of the URL's host). */
+  clusterNodes?: { host: string; port: number }[];
 }
 
 /** How a shared store is doing, for status, metrics and readiness. */

@@ -6,7 +6,7 @@ import { ChangeListeners } from '../change-listeners.js';
 import { MemoryData, type DataChange } from '../memory-data.js';
 import { StoreUnavailableError } from '../../common/agent.errors.js';
 import { RedisLeaseLeadership } from './redis-leadership.js';
-import { createRedisClients } from './redis-connection.js';
+import { createRedisClients, describeTopology } from './redis-connection.js';
 
 /**
  * Keys, under the prefix P (in Cluster mode P carries a hash tag, so every key below, and the
@@ -186,6 +186,7 @@ export class RedisFlagStore implements FlagStore {
   static async connect(options: RedisStoreOptions): Promise<RedisFlagStore> {
     const { redis, subscriber, keyPrefix } = createRedisClients(options, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     const store = new RedisFlagStore(redis, subscriber, keyPrefix, options.podId, options);
+    store.logger.log({ msg: 'redis store', topology: describeTopology(options), keyPrefix });
     await store.start();
     return store;
   }
