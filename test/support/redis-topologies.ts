@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
-import { OwnRedis } from './redis.js';
+import { Redis } from 'ioredis';
+import { OwnRedis, freePort } from './redis.js';
 
 const run = promisify(execFile);
 
@@ -72,6 +73,108 @@ export class OwnRedisCluster {
 
   async stop(): Promise<void> {
     for (const node of this.nodes) await node.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** One master, one replica and three `redis-server --sentinel` processes watching `mymaster`. */
+export class OwnRedisSentinels {
+  readonly masterName = 'mymaster';
+
+  private constructor(
+    readonly master: OwnRedis,
+    readonly replica: OwnRedis,
+    private readonly sentinels: { port: number; process: ChildProcess }[],
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<OwnRedisSentinels> {
+    const dir = mkdtempSync(join(tmpdir(), 'redis-sentinel-'));
+    const master = await OwnRedis.start();
+    const replica = await OwnRedis.start(undefined, { args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const sentinels: { port: number; process: ChildProcess }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const file = join(dir, `sentinel-${port}.conf`);
+      writeFileSync(
+        file,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `sentinel monitor mymaster 127.0.0.1 ${master.port} 2`,
+          'sentinel down-after-milliseconds mymaster 1000',
+          'sentinel failover-timeout mymaster 5000',
+          'sentinel parallel-syncs mymaster 1',
+          '',
+        ].join('\n'),
+      );
+      sentinels.push({ port, process: spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore', cwd: dir }) });
+    }
+    const set = new OwnRedisSentinels(master, replica, sentinels, dir);
+    // Every sentinel knows the master, the replica and the other sentinels.
+    for (const s of sentinels) {
+      const client = new Redis({ host: '127.0.0.1', port: s.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      client.on('error', () => undefined);
+      try {
+        await until(
+          async () => {
+            if (client.status !== 'ready') await client.connect().catch(() => undefined);
+            const info = (await client.call('SENTINEL', 'MASTER', 'mymaster')) as string[];
+            const field = (name: string): string => info[info.indexOf(name) + 1] ?? '';
+            return Number(field('num-slaves')) >= 1 && Number(field('num-other-sentinels')) >= 2;
+          },
+          20_000,
+          'sentinels ready',
+        );
+      } finally {
+        client.disconnect();
+      }
+    }
+    return set;
+  }
+
+  get hostPorts(): { host: string; port: number }[] {
+    return this.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port }));
+  }
+
+  /** `REDIS_SENTINELS` for agent processes. */
+  get sentinelList(): string {
+    return this.sentinels.map((s) => `127.0.0.1:${s.port}`).join(',');
+  }
+
+  /** The port the sentinels name as master now. */
+  async masterPort(): Promise<number> {
+    const client = new Redis({ host: '127.0.0.1', port: this.sentinels[0]!.port, maxRetriesPerRequest: 1 });
+    try {
+      const [, port] = (await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as [string, string];
+      return Number(port);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  /** Kills the master and waits until the sentinels have promoted the replica. */
+  async failover(): Promise<void> {
+    await this.master.stop();
+    await until(async () => (await this.masterPort()) === this.replica.port, 30_000, 'failover to the replica');
+    const client = this.replica.connect();
+    try {
+      await until(async () => String(await client.info('replication')).includes('role:master'), 10_000, 'replica promoted');
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sentinels) {
+      if (s.process.exitCode !== null || s.process.signalCode !== null) continue;
+      await new Promise<void>((resolve) => {
+        s.process.once('exit', () => resolve());
+        s.process.kill('SIGKILL');
+      });
+    }
+    await this.master.stop();
+    await this.replica.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
