@@ -15,11 +15,14 @@ async function darkMode(agent: AgentProcess): Promise<unknown> {
   return body.data.featureFlags.find((f) => f['key'] === 'dark-mode')?.['isEnabled'];
 }
 
-describe('Redis Sentinel (master, replica, three sentinels)', () => {
+const PASSWORD = 'data-Secret-9';
+const SENTINEL_PASSWORD = 'sentinel-Secret-3';
+
+describe('Redis Sentinel (master, replica, three sentinels; passwords on both)', () => {
   let sentinels: OwnRedisSentinels;
 
   before(async () => {
-    sentinels = await OwnRedisSentinels.start();
+    sentinels = await OwnRedisSentinels.start({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
   });
   after(async () => {
     await sentinels.stop();
@@ -30,6 +33,8 @@ describe('Redis Sentinel (master, replica, three sentinels)', () => {
       url: '',
       sentinels: sentinels.hostPorts,
       sentinelMaster: sentinels.masterName,
+      password: PASSWORD,
+      sentinelPassword: SENTINEL_PASSWORD,
       keyPrefix: freshPrefix(),
       podId: 'contract',
       leaseMs: 1000,
@@ -37,6 +42,30 @@ describe('Redis Sentinel (master, replica, three sentinels)', () => {
     });
     await store.ping();
     return { store, cleanup: () => Promise.resolve() };
+  });
+
+  it('refuses a wrong sentinel password or a wrong data password, without hanging', async () => {
+    for (const [password, sentinelPassword] of [
+      [PASSWORD, 'wrong'],
+      ['wrong', SENTINEL_PASSWORD],
+    ]) {
+      const store = await RedisFlagStore.connect({
+        url: '',
+        sentinels: sentinels.hostPorts,
+        sentinelMaster: sentinels.masterName,
+        password,
+        sentinelPassword,
+        keyPrefix: freshPrefix(),
+        podId: 'refused',
+        leaseMs: 1000,
+        commandTimeoutMs: 500,
+      });
+      try {
+        await assert.rejects(store.ping(), /Redis is not/);
+      } finally {
+        await store.close();
+      }
+    }
   });
 
   it('fails over: pods keep serving from memory, follow the new master, and a change made after the failover reaches every pod', async (t) => {
@@ -51,6 +80,8 @@ describe('Redis Sentinel (master, replica, three sentinels)', () => {
             STORE: 'redis',
             REDIS_SENTINELS: sentinels.sentinelList,
             REDIS_SENTINEL_MASTER: sentinels.masterName,
+            REDIS_PASSWORD: PASSWORD,
+            REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
             REDIS_KEY_PREFIX: prefix,
             LEADER_LEASE_SECONDS: '1',
             REDIS_COMMAND_TIMEOUT_MS: '500',
@@ -76,6 +107,7 @@ describe('Redis Sentinel (master, replica, three sentinels)', () => {
       for (const agent of agents) await agent.until(async () => (await agent.readiness())[1] === 'Healthy', 15_000);
       const roles = await Promise.all(agents.map(async (a) => (await a.status())['role']));
       assert.equal(roles.filter((r) => r === 'leader').length, 1);
+      for (const agent of agents) assert.ok(!agent.logs.includes(PASSWORD) && !agent.logs.includes(SENTINEL_PASSWORD), 'a password appears in the logs');
     } finally {
       for (const agent of agents) await agent.kill();
       await fake.stop();

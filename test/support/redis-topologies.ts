@@ -86,12 +86,15 @@ export class OwnRedisSentinels {
     readonly replica: OwnRedis,
     private readonly sentinels: { port: number; process: ChildProcess }[],
     private readonly dir: string,
+    private readonly sentinelPassword?: string,
   ) {}
 
-  static async start(): Promise<OwnRedisSentinels> {
+  /** With `auth`: the data nodes require `auth.password`, the sentinels `auth.sentinelPassword`. */
+  static async start(auth?: { password: string; sentinelPassword: string }): Promise<OwnRedisSentinels> {
     const dir = mkdtempSync(join(tmpdir(), 'redis-sentinel-'));
-    const master = await OwnRedis.start();
-    const replica = await OwnRedis.start(undefined, { args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const nodeAuth = auth ? { args: ['--requirepass', auth.password, '--masterauth', auth.password], client: { password: auth.password } } : { args: [] };
+    const master = await OwnRedis.start(undefined, nodeAuth);
+    const replica = await OwnRedis.start(undefined, { ...nodeAuth, args: [...nodeAuth.args, '--replicaof', '127.0.0.1', String(master.port)] });
     const sentinels: { port: number; process: ChildProcess }[] = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
@@ -105,15 +108,16 @@ export class OwnRedisSentinels {
           'sentinel down-after-milliseconds mymaster 1000',
           'sentinel failover-timeout mymaster 5000',
           'sentinel parallel-syncs mymaster 1',
+          ...(auth ? [`sentinel auth-pass mymaster ${auth.password}`, `requirepass ${auth.sentinelPassword}`, `sentinel sentinel-pass ${auth.sentinelPassword}`] : []),
           '',
         ].join('\n'),
       );
       sentinels.push({ port, process: spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore', cwd: dir }) });
     }
-    const set = new OwnRedisSentinels(master, replica, sentinels, dir);
+    const set = new OwnRedisSentinels(master, replica, sentinels, dir, auth?.sentinelPassword);
     // Every sentinel knows the master, the replica and the other sentinels.
     for (const s of sentinels) {
-      const client = new Redis({ host: '127.0.0.1', port: s.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const client = new Redis({ host: '127.0.0.1', port: s.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, password: auth?.sentinelPassword });
       client.on('error', () => undefined);
       try {
         await until(
@@ -144,7 +148,7 @@ export class OwnRedisSentinels {
 
   /** The port the sentinels name as master now. */
   async masterPort(): Promise<number> {
-    const client = new Redis({ host: '127.0.0.1', port: this.sentinels[0]!.port, maxRetriesPerRequest: 1 });
+    const client = new Redis({ host: '127.0.0.1', port: this.sentinels[0]!.port, maxRetriesPerRequest: 1, password: this.sentinelPassword });
     try {
       const [, port] = (await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as [string, string];
       return Number(port);
