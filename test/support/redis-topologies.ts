@@ -92,7 +92,10 @@ export class OwnRedisSentinels {
   /** With `auth`: the data nodes require `auth.password`, the sentinels `auth.sentinelPassword`. */
   static async start(auth?: { password: string; sentinelPassword: string }): Promise<OwnRedisSentinels> {
     const dir = mkdtempSync(join(tmpdir(), 'redis-sentinel-'));
-    const nodeAuth = auth ? { args: ['--requirepass', auth.password, '--masterauth', auth.password], client: { password: auth.password } } : { args: [] };
+    // Replication writes an RDB file: keep it in the temporary directory.
+    const nodeAuth = auth
+      ? { args: ['--requirepass', auth.password, '--masterauth', auth.password], client: { password: auth.password }, cwd: dir }
+      : { args: [], cwd: dir };
     const master = await OwnRedis.start(undefined, nodeAuth);
     const replica = await OwnRedis.start(undefined, { ...nodeAuth, args: [...nodeAuth.args, '--replicaof', '127.0.0.1', String(master.port)] });
     const sentinels: { port: number; process: ChildProcess }[] = [];
