@@ -189,6 +189,9 @@ describe('chaos: the leader is partitioned from Redis and FeatBit, another pod l
     // Redis write fails and the change is kept in its memory.
     setDarkMode(fake, true);
     await stale.until(async () => (await served(stale, 'dark-mode'))?.['isEnabled'] === true || (await stale.status())['role'] !== 'leader');
+    // The operator sees it: status and metrics mark the cut-off pod's copy as stale.
+    await stale.until(async () => ((await stale.status())['store'] as { stale: boolean; state: string }).stale === true);
+    await stale.until(async () => /^featbit_agent_store_stale 1$/m.test(await (await fetch(`${stale.httpUrl}/metrics`)).text()));
     upstreamProxy.cut();
     // While the old leader is cut off, the client secret is revoked in FeatBit.
     const revoked = sampleBootstrap();
