@@ -464,6 +464,8 @@ export class RedisFlagStore implements FlagStore {
     this.reconcileQueued = true;
     void this.serial(() => {
       this.reconcileQueued = false;
+      // Not connected: the 'ready' event reconciles once the connection is back.
+      if (this.redis.status !== 'ready') return Promise.resolve();
       return this.reconcile();
     }).catch((error: unknown) => this.taskFailed(error));
   }
