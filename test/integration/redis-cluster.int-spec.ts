@@ -46,8 +46,9 @@ describe('Redis Cluster (three masters)', () => {
 
   it('keeps every key of one prefix on one slot, and carries changes between pods', async () => {
     const prefix = freshPrefix();
-    const a = await RedisFlagStore.connect(options('pod-a', prefix));
-    const b = await RedisFlagStore.connect(options('pod-b', prefix));
+    // The timer (60 s here) cannot be what carries the changes: the notifications must.
+    const a = await RedisFlagStore.connect({ ...options('pod-a', prefix), reconcileIntervalMs: 60_000 });
+    const b = await RedisFlagStore.connect({ ...options('pod-b', prefix), reconcileIntervalMs: 60_000 });
     const admin = new Cluster(cluster.hostPorts);
     try {
       assert.equal(a.prefix, `{${prefix}}`);
@@ -65,6 +66,18 @@ describe('Redis Cluster (three masters)', () => {
       }
       assert.ok(keys.length >= 8, `keys: ${keys.join(', ')}`);
       for (const key of keys) assert.equal(Number(await admin.cluster('KEYSLOT', key)), slot, key);
+      // Sharded pub/sub: both pods subscribe to the change channel on the shard owning the slot.
+      const counts = await Promise.all(
+        cluster.nodes.map(async (node) => {
+          const client = node.connect();
+          try {
+            return Number(((await client.call('PUBSUB', 'SHARDNUMSUB', `${a.prefix}changes`)) as [string, number])[1]);
+          } finally {
+            client.disconnect();
+          }
+        }),
+      );
+      assert.deepEqual([...counts].sort(), [0, 0, 2]);
       assert.equal([a, b].filter((s) => s.leadership.isLeader).length, 1);
     } finally {
       admin.disconnect();

@@ -49,7 +49,10 @@ export function describeTopology(options: RedisStoreOptions): string {
  * The command connection and the subscriber connection of the store, not yet connected, and the
  * key prefix as used: one server (`REDIS_URL`), a Sentinel-managed master, or a Cluster.
  */
-export function createRedisClients(options: RedisStoreOptions, commandTimeoutMs: number): { redis: Redis | Cluster; subscriber: Redis | Cluster; keyPrefix: string } {
+export function createRedisClients(
+  options: RedisStoreOptions,
+  commandTimeoutMs: number,
+): { redis: Redis | Cluster; subscriber: Redis | Cluster; keyPrefix: string; sharded: boolean } {
   const tls = tlsOptions(options);
   const common: RedisOptions = {
     // Fail fast while Redis is away instead of queueing: serving goes on from memory.
@@ -78,8 +81,11 @@ export function createRedisClients(options: RedisStoreOptions, commandTimeoutMs:
     };
     return {
       redis: new Cluster(options.clusterNodes, clusterOptions),
-      subscriber: new Cluster(options.clusterNodes, { ...clusterOptions, enableOfflineQueue: true }),
+      // Sharded pub/sub: the change channel carries the prefix's hash tag, so SPUBLISH from the
+      // scripts goes to that slot's shard and every pod subscribes there.
+      subscriber: new Cluster(options.clusterNodes, { ...clusterOptions, enableOfflineQueue: true, shardedSubscribers: true }),
       keyPrefix: hashTagged(options.keyPrefix),
+      sharded: true,
     };
   }
   if (options.sentinels && options.sentinels.length > 0) {
@@ -92,11 +98,12 @@ export function createRedisClients(options: RedisStoreOptions, commandTimeoutMs:
       ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     };
-    return { redis: new Redis(sentinel), subscriber: new Redis({ ...sentinel, enableOfflineQueue: true }), keyPrefix: options.keyPrefix };
+    return { redis: new Redis(sentinel), subscriber: new Redis({ ...sentinel, enableOfflineQueue: true }), keyPrefix: options.keyPrefix, sharded: false };
   }
   return {
     redis: new Redis(options.url, common),
     subscriber: new Redis(options.url, { ...common, enableOfflineQueue: true }),
     keyPrefix: options.keyPrefix,
+    sharded: false,
   };
 }

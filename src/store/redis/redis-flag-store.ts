@@ -18,7 +18,7 @@ import { createRedisClients, describeTopology } from './redis-connection.js';
  *   P:g:<gen>:items / :ts      hashes: "<kind>|<envId>|<id>" → item JSON / timestamp
  *   P:g:<gen>:envs / :secrets  JSON arrays (env order, secrets in order)
  *   P:g:<gen>:version          data version of the generation
- *   P:changes                  pub/sub channel of changes; every message carries its seq
+ *   P:changes                  pub/sub channel of changes (sharded in Cluster mode); every message carries its seq
  */
 
 /**
@@ -26,7 +26,8 @@ import { createRedisClients, describeTopology } from './redis-connection.js';
  * written generation) when the fencing token no longer holds the lease, when the generation is
  * not newer than the current one, in `empty` mode when Redis already has a generation, and in
  * `cas` mode when the sequence moved since the writer last saw Redis.
- * KEYS: current, seq, lease. ARGV: gen, prefix, channel, origin, pushAll, token, mode, expected seq.
+ * KEYS: current, seq, lease. ARGV: gen, prefix, channel, origin, pushAll, token, mode, expected seq,
+ * publish command (`PUBLISH`, or `SPUBLISH` in Cluster mode: the channel carries the keys' hash tag).
  */
 const SWITCH_GENERATION = `
 local old = redis.call('GET', KEYS[1])
@@ -49,13 +50,13 @@ if old then
     redis.call('EXPIRE', ARGV[2] .. 'g:' .. old .. ':' .. suffix, 60)
   end
 end
-redis.call('PUBLISH', ARGV[3], cjson.encode({ origin = ARGV[4], type = 'full', gen = ARGV[1], pushAll = ARGV[5] == '1', seq = seq }))
+redis.call(ARGV[9], ARGV[3], cjson.encode({ origin = ARGV[4], type = 'full', gen = ARGV[1], pushAll = ARGV[5] == '1', seq = seq }))
 return {'ok', seq}`;
 
 /**
  * Version-guarded upserts into the current generation (store rule of protocol §6.11: replace when
  * the incoming timestamp is ≥ the stored one), then one change message with the new seq.
- * KEYS: current, seq, lease. ARGV: prefix, channel, origin, token, then field/timestamp/json triples.
+ * KEYS: current, seq, lease. ARGV: prefix, channel, origin, token, publish command, then field/timestamp/json triples.
  */
 const UPSERT = `
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[4] then return {'stale-token', 0} end
@@ -64,7 +65,7 @@ if not gen then return {'empty', 0} end
 local base = ARGV[1] .. 'g:' .. gen .. ':'
 local applied = {}
 local version = tonumber(redis.call('GET', base .. 'version') or '0')
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local field, ts = ARGV[i], tonumber(ARGV[i + 1])
   local held = redis.call('HGET', base .. 'ts', field)
   if (not held) or ts >= tonumber(held) then
@@ -77,7 +78,7 @@ end
 if #applied == 0 then return {'ok', 0} end
 redis.call('SET', base .. 'version', tostring(version))
 local seq = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[2], cjson.encode({ origin = ARGV[3], type = 'patch', gen = gen, fields = applied, seq = seq }))
+redis.call(ARGV[5], ARGV[2], cjson.encode({ origin = ARGV[3], type = 'patch', gen = gen, fields = applied, seq = seq }))
 return {'ok', seq}`;
 
 /** The current generation with the seq it stands for, read atomically. KEYS: current, seq. ARGV: prefix. */
@@ -167,6 +168,8 @@ export class RedisFlagStore implements FlagStore {
     readonly prefix: string,
     readonly podId: string,
     options: RedisStoreOptions,
+    /** Cluster mode: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on the slot of the prefix. */
+    private readonly sharded: boolean,
   ) {
     this.channel = `${prefix}changes`;
     this.currentKey = `${prefix}current`;
@@ -184,8 +187,8 @@ export class RedisFlagStore implements FlagStore {
   }
 
   static async connect(options: RedisStoreOptions): Promise<RedisFlagStore> {
-    const { redis, subscriber, keyPrefix } = createRedisClients(options, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    const store = new RedisFlagStore(redis, subscriber, keyPrefix, options.podId, options);
+    const { redis, subscriber, keyPrefix, sharded } = createRedisClients(options, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    const store = new RedisFlagStore(redis, subscriber, keyPrefix, options.podId, options, sharded);
     store.logger.log({ msg: 'redis store', topology: describeTopology(options), keyPrefix });
     await store.start();
     return store;
@@ -204,11 +207,17 @@ export class RedisFlagStore implements FlagStore {
       this.failure = 'unreachable';
       this.logger.warn({ msg: 'redis connection lost; serving from memory' });
     });
-    this.subscriber.on('message', (_channel: string, text: string) => this.onMessage(text));
+    this.subscriber.on(this.sharded ? 'smessage' : 'message', (_channel: string, text: string) => this.onMessage(text));
     this.subscriber.on('close', () => (this.subscribed = false));
+    if (this.sharded) {
+      // A shard's subscriber was replaced (failover, resharding): messages may have been missed.
+      this.subscriber.on('+subscriber', () => this.enqueueReconcile());
+      this.subscriber.on('subscribersReady', () => this.enqueueReconcile());
+    }
     // After every (re)subscribe: compare with Redis, since messages sent meanwhile are lost.
     this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(this.channel).then(
+      const subscribing = this.sharded ? (this.subscriber as Cluster).ssubscribe(this.channel) : this.subscriber.subscribe(this.channel);
+      subscribing.then(
         () => {
           this.subscribed = true;
           this.enqueueReconcile();
@@ -255,7 +264,7 @@ export class RedisFlagStore implements FlagStore {
       if (items.length > 0) {
         const token = this.leadership.token ?? '';
         try {
-          const args: string[] = [this.prefix, this.channel, this.podId, token];
+          const args: string[] = [this.prefix, this.channel, this.podId, token, this.sharded ? 'SPUBLISH' : 'PUBLISH'];
           for (const item of items) args.push(field(item), String(item.timestamp), JSON.stringify(item.json));
           const [outcome, seq] = (await this.redis.eval(UPSERT, 3, this.currentKey, this.seqKey, this.leaseKey, ...args)) as [string, number];
           this.failure = null;
@@ -327,6 +336,7 @@ export class RedisFlagStore implements FlagStore {
       token,
       mode,
       expected,
+      this.sharded ? 'SPUBLISH' : 'PUBLISH',
     )) as [WriteOutcome, number];
     this.failure = null;
     if (outcome !== 'ok') {
