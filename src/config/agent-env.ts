@@ -1,4 +1,4 @@
-import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Max, Min, ValidateIf } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf } from 'class-validator';
 
 export type AgentMode = 'agent' | 'offline';
 export type StoreType = 'memory' | 'sqlite' | 'redis';
@@ -57,6 +57,8 @@ export class AgentEnv {
 
   @ValidateIf((e: AgentEnv) => e.store === 'redis')
   @IsNotEmpty({ message: 'REDIS_URL is required with STORE=redis' })
+  @ValidateIf((e: AgentEnv) => e.store === 'redis' && (e.redisUrl !== undefined || (e.redisSentinels === undefined && e.redisClusterNodes === undefined)))
+  @IsNotEmpty({ message: 'REDIS_URL is required with STORE=redis (unless REDIS_SENTINELS or REDIS_CLUSTER_NODES is set)' })
   @IsUrl({ protocols: ['redis', 'rediss'], require_tld: false, require_protocol: true }, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   redisUrl?: string;
 
@@ -157,4 +159,51 @@ export class AgentEnv {
   @IsInt({ message: 'BOOTSTRAP_BODY_LIMIT_BYTES must be an integer' })
   @Min(1024, { message: 'BOOTSTRAP_BODY_LIMIT_BYTES must be at least 1024' })
   bootstrapBodyLimitBytes!: number;
+  @IsInt({ message: 'REDIS_COMMAND_TIMEOUT_MS must be an integer' })
+  @Min(50, { message: 'REDIS_COMMAND_TIMEOUT_MS must be at least 50' })
+  redisCommandTimeoutMs!: number;
+
+  @IsInt({ message: 'RECONCILE_INTERVAL_SECONDS must be an integer' })
+  @Min(1, { message: 'RECONCILE_INTERVAL_SECONDS must be at least 1' })
+  reconcileIntervalSeconds!: number;
+
+  @IsOptional()
+  @IsNotEmpty({ message: 'REDIS_USERNAME must not be blank' })
+  redisUsername?: string;
+
+  @IsOptional()
+  @IsString()
+  redisPassword?: string;
+
+  @IsOptional()
+  @IsNotEmpty({ message: 'REDIS_TLS_CA_FILE must not be blank' })
+  redisTlsCaFile?: string;
+
+  @IsOptional()
+  @IsNotEmpty({ message: 'REDIS_TLS_CERT_FILE must not be blank' })
+  redisTlsCertFile?: string;
+
+  @IsOptional()
+  @IsNotEmpty({ message: 'REDIS_TLS_KEY_FILE must not be blank' })
+  redisTlsKeyFile?: string;
+
+  @IsOptional()
+  @IsNotEmpty({ message: 'REDIS_TLS_SERVERNAME must not be blank' })
+  redisTlsServername?: string;
+
+  @IsOptional()
+  @Matches(/^\s*[^,:\s]+:\d{1,5}\s*(,\s*[^,:\s]+:\d{1,5}\s*)*$/, { message: 'REDIS_SENTINELS must be host:port[,host:port...]' })
+  redisSentinels?: string;
+
+  @ValidateIf((e: AgentEnv) => e.redisSentinels !== undefined)
+  @IsNotEmpty({ message: 'REDIS_SENTINEL_MASTER is required with REDIS_SENTINELS' })
+  redisSentinelMaster?: string;
+
+  @IsOptional()
+  @IsString()
+  redisSentinelPassword?: string;
+
+  @IsOptional()
+  @Matches(/^\s*[^,:\s]+:\d{1,5}\s*(,\s*[^,:\s]+:\d{1,5}\s*)*$/, { message: 'REDIS_CLUSTER_NODES must be host:port[,host:port...]' })
+  redisClusterNodes?: string;
 }

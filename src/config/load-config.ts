@@ -5,7 +5,8 @@ import { AgentEnv, type InsightsMode } from './agent-env.js';
 import { SETTINGS, namesOf, type Setting } from './settings.js';
 import type { AgentConfig, InsightsOptions } from './agent-config.js';
 import { ConfigError } from './config.errors.js';
-import type { StoreOptions } from '../store/flag-store.js';
+import type { RedisStoreOptions, StoreOptions } from '../store/flag-store.js';
+import { accessSync, constants, statSync } from 'node:fs';
 
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
 const INTEGER = /^[+-]?\d+$/;
@@ -133,12 +134,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (modeReason !== 'MODE' && modeReason !== 'default' && raw.streamingUri === undefined) {
     problems.push(`agent mode was chosen because ${modeReason}; set STREAMING_URI, or MODE=offline to serve a data file or bootstrap pushes`);
   }
+  if (raw.store === 'redis') problems.push(...redisProblems(raw));
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
   const agentId = raw.agentId ?? defaultAgentId();
   const store: StoreOptions =
     raw.store === 'redis'
-      ? { type: 'redis', url: raw.redisUrl ?? '', keyPrefix: raw.redisKeyPrefix, podId: `${agentId}:${randomUUID().slice(0, 8)}`, leaseMs: raw.leaderLeaseSeconds * 1000 }
+      ? {
+          type: 'redis',
+          url: raw.redisUrl ?? '',
+          keyPrefix: raw.redisKeyPrefix,
+          podId: `${agentId}:${randomUUID().slice(0, 8)}`,
+          leaseMs: raw.leaderLeaseSeconds * 1000,
+          commandTimeoutMs: raw.redisCommandTimeoutMs,
+          reconcileIntervalMs: raw.reconcileIntervalSeconds * 1000,
+          ...redisConnectionOptions(raw),
+        }
       : raw.store === 'sqlite'
         ? { type: 'sqlite', path: raw.sqlitePath, busyTimeoutMs: raw.sqliteBusyTimeoutMs }
         : { type: 'memory' };
@@ -193,4 +204,49 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     };
   }
   return { ...common, mode: 'offline', apiKey: raw.apiKey, dataFile: raw.dataFile };
+}
+
+function hostPorts(list: string | undefined): { host: string; port: number }[] | undefined {
+  if (list === undefined) return undefined;
+  return list.split(',').map((entry) => {
+    const [host, port] = entry.trim().split(':');
+    return { host: host ?? '', port: Number(port) };
+  });
+}
+
+/** Redis TLS, credentials, Sentinel and Cluster (issue 15). */
+function redisConnectionOptions(raw: AgentEnv): Partial<RedisStoreOptions> {
+  const tlsWanted = [raw.redisTlsCaFile, raw.redisTlsCertFile, raw.redisTlsKeyFile, raw.redisTlsServername].some((v) => v !== undefined);
+  return {
+    ...(raw.redisUsername !== undefined ? { username: raw.redisUsername } : {}),
+    ...(raw.redisPassword !== undefined ? { password: raw.redisPassword } : {}),
+    ...(tlsWanted ? { tls: { caFile: raw.redisTlsCaFile, certFile: raw.redisTlsCertFile, keyFile: raw.redisTlsKeyFile, servername: raw.redisTlsServername } } : {}),
+    ...(raw.redisSentinels !== undefined
+      ? { sentinels: hostPorts(raw.redisSentinels), sentinelMaster: raw.redisSentinelMaster, sentinelPassword: raw.redisSentinelPassword }
+      : {}),
+    ...(raw.redisClusterNodes !== undefined ? { clusterNodes: hostPorts(raw.redisClusterNodes) } : {}),
+  };
+}
+
+function redisProblems(raw: AgentEnv): string[] {
+  const problems: string[] = [];
+  if (raw.redisSentinels !== undefined && raw.redisClusterNodes !== undefined) problems.push('REDIS_SENTINELS and REDIS_CLUSTER_NODES exclude each other');
+  if ((raw.redisTlsCertFile === undefined) !== (raw.redisTlsKeyFile === undefined)) problems.push('REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together');
+  for (const [name, file] of [
+    ['REDIS_TLS_CA_FILE', raw.redisTlsCaFile],
+    ['REDIS_TLS_CERT_FILE', raw.redisTlsCertFile],
+    ['REDIS_TLS_KEY_FILE', raw.redisTlsKeyFile],
+  ] as const) {
+    if (file !== undefined && !isReadableFile(file)) problems.push(`${name}: cannot read ${file}`);
+  }
+  return problems;
+}
+
+function isReadableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

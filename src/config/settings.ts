@@ -94,6 +94,21 @@ export const SETTINGS = [
     description: 'largest request body of the SDK, OFREP and insight endpoints (and every route but the bootstrap); larger → 413' },
   { field: 'bootstrapBodyLimitBytes', name: 'BOOTSTRAP_BODY_LIMIT_BYTES', type: 'integer', default: 67_108_864,
     description: 'largest admin bootstrap body; read only after the relay proxy key is checked' },
+  { field: 'redisCommandTimeoutMs', name: 'REDIS_COMMAND_TIMEOUT_MS', type: 'integer', default: 2000,
+    description: 'Redis: bound of every command; a hung Redis never blocks a request (pods serve from memory)' },
+  { field: 'reconcileIntervalSeconds', name: 'RECONCILE_INTERVAL_SECONDS', type: 'integer', default: 10,
+    description: 'Redis: how often each pod compares its copy with Redis and catches up on changes it missed' },
+  { field: 'redisUsername', name: 'REDIS_USERNAME', type: 'string', description: 'Redis ACL user (overrides the URL\'s)' },
+  { field: 'redisPassword', name: 'REDIS_PASSWORD', type: 'string', secret: true, description: 'Redis password (overrides the URL\'s; never logged)' },
+  { field: 'redisTlsCaFile', name: 'REDIS_TLS_CA_FILE', type: 'string', description: 'Redis TLS: PEM file of the CA that signed the server certificate (turns TLS on)' },
+  { field: 'redisTlsCertFile', name: 'REDIS_TLS_CERT_FILE', type: 'string', description: 'Redis mutual TLS: client certificate (PEM)' },
+  { field: 'redisTlsKeyFile', name: 'REDIS_TLS_KEY_FILE', type: 'string', description: 'Redis mutual TLS: client private key (PEM)' },
+  { field: 'redisTlsServername', name: 'REDIS_TLS_SERVERNAME', type: 'string', description: 'Redis TLS: name the server certificate must carry, when it differs from the host' },
+  { field: 'redisSentinels', name: 'REDIS_SENTINELS', type: 'string', description: 'Redis Sentinel: `host:port,...` of the sentinels (instead of `REDIS_URL`)' },
+  { field: 'redisSentinelMaster', name: 'REDIS_SENTINEL_MASTER', type: 'string', description: 'Redis Sentinel: name of the monitored master' },
+  { field: 'redisSentinelPassword', name: 'REDIS_SENTINEL_PASSWORD', type: 'string', secret: true, description: 'Redis Sentinel: password of the sentinels themselves' },
+  { field: 'redisClusterNodes', name: 'REDIS_CLUSTER_NODES', type: 'string',
+    description: 'Redis Cluster: `host:port,...` of some nodes (instead of `REDIS_URL`); keys carry one hash tag per prefix' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

@@ -241,6 +241,41 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       },
     });
     new Gauge({
+      name: 'featbit_agent_store_stale',
+      help: 'Shared store: 1 when this pod\'s copy may differ from the store (changes not written back, or not compared lately)',
+      registers: [this.registry],
+      collect() {
+        this.set(store.health?.().stale ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'featbit_agent_store_state',
+      help: 'Shared store: 1 for the current state (ok, unreachable, timing-out)',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const state = store.health?.().state ?? 'ok';
+        for (const s of ['ok', 'unreachable', 'timing-out']) this.set({ state: s }, s === state ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'featbit_agent_store_last_reconcile_age_seconds',
+      help: 'Shared store: seconds since this pod last confirmed its copy equals the store (-1 before any)',
+      registers: [this.registry],
+      collect() {
+        this.set(store.health?.().lastReconcileAgeSeconds ?? -1);
+      },
+    });
+    new Counter({
+      name: 'featbit_agent_store_timeouts_total',
+      help: 'Shared store commands that timed out',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(store.health?.().timeouts ?? 0);
+      },
+    });
+    new Gauge({
       name: 'featbit_agent_insight_queue_depth',
       help: 'Insights waiting to be forwarded',
       registers: [this.registry],

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
+import { FLAG_STORE, type FlagStore, type StoreHealth } from '../store/flag-store.js';
 import { SyncStatusService } from './sync-status.service.js';
 
 /** Protocol §4.1, plus the legacy `type`/`lastSyncAt` (§8.2) and what operators need to see. */
@@ -29,6 +29,8 @@ export interface AgentStatus {
   insights?: string;
   /** Why insights are `Unhealthy`. */
   insightsProblem?: string;
+  /** Shared stores: `ok`, `unreachable` or `timing-out`, and whether this pod's copy may be stale. */
+  store?: StoreHealth;
 }
 
 @Injectable()
@@ -74,6 +76,7 @@ export class AgentStatusService {
       ...(this.store.persistence?.problem ? { storeProblem: this.store.persistence.problem } : {}),
       insights: this.sync.insights.state,
       ...(this.sync.insights.reason ? { insightsProblem: this.sync.insights.reason } : {}),
+      ...(this.store.health ? { store: this.store.health() } : {}),
     };
   }
 

@@ -56,7 +56,10 @@ export class HealthController {
   private async storeIndicator() {
     const session = this.indicators.check('store');
     try {
-      await this.store.ping();
+      // Readiness answers within a second whatever the backend does (a hung Redis → Degraded).
+      await boundedPing(this.store, 900);
+      const health = this.store.health?.();
+      if (health?.stale) return session.degraded({ message: 'store copy may be stale', state: health.state });
       // The backend answers but refuses writes (disk full, …): memory serves, the backend catches up later.
       const persistence = this.store.persistence;
       if (persistence?.state === 'degraded') return session.degraded({ message: `store writes failing: ${persistence.problem ?? 'unknown'}` });
@@ -81,4 +84,12 @@ function send(reply: FastifyReply, status: number, text: HealthText): void {
     .header('cache-control', 'no-store, no-cache')
     .header('content-type', 'text/plain; charset=utf-8')
     .send(text);
+}
+
+function boundedPing(store: FlagStore, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`store did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([store.ping(), bound]).finally(() => clearTimeout(timer));
 }

@@ -43,7 +43,7 @@ export class StatusPageController {
     const forwarder = this.insights.forwarder?.stats;
     return {
       mode: this.status.mode,
-      store: { type: this.status.storeType, healthy: s.storeHealthy, state: s.storeState ?? (s.storeHealthy ? 'ok' : 'degraded'), problem: s.storeProblem ?? null },
+      store: { type: this.status.storeType, healthy: s.storeHealthy, ...(s.store ?? { state: s.storeState ?? (s.storeHealthy ? 'ok' : 'degraded'), problem: s.storeProblem ?? null }) },
       role: s.role,
       readiness,
       draining: this.drain.draining,

@@ -18,8 +18,10 @@ export interface FlagStore {
   onChange(listener: (change: DataChange) => void): () => void;
   /** Whether this process syncs upstream (shared stores elect one leader per cluster). */
   readonly leadership: Leadership;
-  /** Throws a StoreUnavailableError when the backend cannot be reached. */
+  /** Throws a StoreUnavailableError when the backend cannot be reached (answers within a second). */
   ping(): Promise<void>;
+  /** Shared stores: whether this process is in step with the backend (status, metrics, readiness). */
+  health?(): StoreHealth;
   close(): Promise<void>;
   /** Whether writes reach the backend (absent: nothing to report). Serving never depends on it. */
   readonly persistence?: PersistenceStatus;
@@ -44,4 +46,38 @@ export const FLAG_STORE = Symbol('FLAG_STORE');
 export type StoreOptions =
   | { type: 'memory' }
   | { type: 'sqlite'; path: string; busyTimeoutMs?: number; writeRetry?: { baseMs: number; capMs: number } }
-  | { type: 'redis'; url: string; keyPrefix: string; podId: string; leaseMs: number };
+  | ({ type: 'redis' } & RedisStoreOptions);
+
+export interface RedisStoreOptions {
+  url: string;
+  keyPrefix: string;
+  podId: string;
+  leaseMs: number;
+  /** Bound of every Redis command (REDIS_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs?: number;
+  /** How often a pod compares its copy with Redis (RECONCILE_INTERVAL_SECONDS). */
+  reconcileIntervalMs?: number;
+  /** Override the URL's credentials (REDIS_USERNAME, REDIS_PASSWORD). */
+  username?: string;
+  password?: string;
+  /** TLS beyond what a `rediss://` URL turns on: CA, client certificate and key files, server name. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; servername?: string };
+  /** Sentinel mode (instead of the URL's host). */
+  sentinels?: { host: string; port: number }[];
+  sentinelMaster?: string;
+  sentinelPassword?: string;
+  /** Cluster mode (instead of the URL's host). */
+  clusterNodes?: { host: string; port: number }[];
+}
+
+/** How a shared store is doing, for status, metrics and readiness. */
+export interface StoreHealth {
+  /** `ok`; `unreachable` (connection refused or closed); `timing-out` (connected, no answers). */
+  state: 'ok' | 'unreachable' | 'timing-out';
+  /** Memory may differ from the backend: changes not yet written, or no successful comparison lately. */
+  stale: boolean;
+  /** Seconds since this process last confirmed its copy equals the backend's (null: never). */
+  lastReconcileAgeSeconds: number | null;
+  /** Commands that timed out since start. */
+  timeouts: number;
+}
