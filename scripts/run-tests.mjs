@@ -1,5 +1,5 @@
 // Runs the compiled test files with node's test runner.
-// Usage: node scripts/run-tests.mjs [unit|e2e|integration|chaos ...] [--filter substring]
+// Usage: node scripts/run-tests.mjs [unit|e2e|integration|chaos|deploy ...] [--filter substring]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ const root = '.test-build/test';
 const args = process.argv.slice(2);
 const filterAt = args.indexOf('--filter');
 const filter = filterAt >= 0 ? args.splice(filterAt, 2)[1] : undefined;
-const suites = args.length > 0 ? args : ['unit', 'integration', 'e2e', 'chaos'];
+const suites = args.length > 0 ? args : ['unit', 'integration', 'e2e', 'chaos', 'deploy'];
 const pattern = /\.(spec|e2e-spec|int-spec)\.js$/;
 
 function walk(dir) {
