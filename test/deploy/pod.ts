@@ -423,15 +423,17 @@ export class Pod {
 
   /**
    * Readiness at its period until successThreshold successes in a row, with liveness at its own
-   * period (failureThreshold failures in a row fail), within `budgetSeconds` (default: the startup
-   * budget plus one readiness period × failureThreshold, counted from the container's start).
+   * period (failureThreshold failures in a row fail), within the probes' budget.
    */
-  async waitReady(budgetSeconds?: number): Promise<{ seconds: number; body: string }> {
+  async waitReady(options: { afterEvent?: boolean } = {}): Promise<{ seconds: number; body: string }> {
     const readiness = this.container.readinessProbe;
     if (!readiness) throw new Error('the container has no readiness probe');
     const liveness = this.container.livenessProbe;
-    const budget = budgetSeconds ?? this.startupBudgetSeconds() + (readiness.periodSeconds ?? 10) * (readiness.failureThreshold ?? 3);
-    const deadline = this.started + budget * 1000;
+    const window = (readiness.periodSeconds ?? 10) * (readiness.failureThreshold ?? 3);
+    // From the container's start: the startup budget and one readiness window; after an event
+    // (a push), one readiness window from now.
+    const deadline = options.afterEvent ? Date.now() + window * 1000 : this.started + (this.startupBudgetSeconds() + window) * 1000;
+    const budget = (deadline - this.started) / 1000;
     let successes = 0;
     let liveFailures = 0;
     let nextLive = Date.now() + (liveness?.periodSeconds ?? 10) * 1000;
