@@ -170,6 +170,35 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** `npm run build` when dist/ is older than src/, one test file at a time (a lock directory). */
+function buildDist(repo: string, dist: string): void {
+  const fresh = (): boolean => existsSync(join(dist, 'main.js')) && newestMtime(join(repo, 'src')) <= newestMtime(dist);
+  if (fresh()) return;
+  const lock = join(repo, '.tools', 'dist-build.lock');
+  mkdirSync(dirname(lock), { recursive: true });
+  for (const end = Date.now() + 180_000; ; ) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock left by a killed run is older than any build.
+      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > end) throw new Error(`${lock} held for 180 s`, { cause: error });
+      sleepSync(200);
+    }
+  }
+  try {
+    if (!fresh()) execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, stdio: 'inherit' });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
 /**
  * The app as the Dockerfile's runtime stage holds it: `npm run build` output (dist/, rebuilt here
  * when older than src/), package.json, data/, and node_modules with the production dependencies of
@@ -179,9 +208,7 @@ function newestMtime(dir: string): number {
 export function prepareApp(root: string, stage: DockerStage): string {
   const repo = process.cwd();
   const dist = join(repo, 'dist');
-  if (!existsSync(join(dist, 'main.js')) || newestMtime(join(repo, 'src')) > newestMtime(dist)) {
-    execFileSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, stdio: 'inherit' });
-  }
+  buildDist(repo, dist);
   const app = join(root, 'image', stage.workdir.replace(/^\/+/, ''));
   mkdirSync(app, { recursive: true });
   chmodSync(join(root, 'image'), 0o755);
