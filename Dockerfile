@@ -2,7 +2,7 @@
 # Three stages: `build` compiles TypeScript with every dependency; `deps` installs the production
 # dependencies only (no dev or test packages reach the image); the runtime stage holds dist/, those
 # node_modules, package.json and the sample data, owned by root and read-only to the agent.
-# test/deploy/pod-run.int-spec.ts starts the agent as this file's ENV, USER, WORKDIR, VOLUME and CMD say.
+# test/deploy/pod-run-image.int-spec.ts starts the agent as this file's ENV, USER, WORKDIR, VOLUME, CMD and HEALTHCHECK say.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build

