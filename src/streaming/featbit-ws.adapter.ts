@@ -273,7 +273,9 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     this.upgradeListener = (request, socket, head) => {
       const target = this.servers.find((s) => isStreamingPath(request.url, s.path));
       if (!target) {
-        socket.destroy();
+        // Not a WebSocket endpoint: a plain answer, so the client knows (a bare reset reads as a network fault).
+        socket.on('error', destroySocket);
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
       if (this.refusing) {
