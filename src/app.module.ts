@@ -1,3 +1,4 @@
+import { ScheduleModule } from '@nestjs/schedule';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import type { AgentConfig } from './config/agent-config.js';
@@ -36,6 +37,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         AgentConfigModule.forRoot(config),
+        // Periodic jobs (insight retention) run on @nestjs/schedule; its jobs stop with the app.
+        ScheduleModule.forRoot(),
         StoreModule.forRoot(config.store),
         StatusModule.forRoot(config.statusPage),
         ClientModule,

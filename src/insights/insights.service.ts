@@ -1,3 +1,4 @@
+import { Cron, CronExpression } from '@nestjs/schedule';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
@@ -37,7 +38,6 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
   private recentUsersBytes = 0;
   private readonly oversizeLog = new ThrottledLog(this.logger, 'end-user insight larger than INSIGHTS_MAX_EVENT_BYTES; not reported');
   private readonly maxEventBytes: number;
-  private retention?: NodeJS.Timeout;
   accepted = 0;
   discarded = 0;
   /** Requests refused: secret not held (401) or an event too large (400). */
@@ -72,12 +72,13 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
 
   onApplicationBootstrap(): void {
     this.forwarder?.start();
-    if (this.mode === 'local') {
-      const purge = (): void => void this.purgeExpired();
-      purge();
-      this.retention = setInterval(purge, 60 * 60_000);
-      this.retention.unref();
-    }
+    if (this.mode === 'local') void this.purgeExpired();
+  }
+
+  /** Local mode's retention, on @nestjs/schedule: expired insights are purged every hour. */
+  @Cron(CronExpression.EVERY_HOUR, { name: 'insight-retention' })
+  async purgeOnSchedule(): Promise<void> {
+    if (this.mode === 'local') await this.purgeExpired();
   }
 
   private stopped?: Promise<void>;
@@ -90,7 +91,6 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
    */
   shutdown(deadline?: number): Promise<void> {
     this.stopped ??= (async () => {
-      clearInterval(this.retention);
       const budgetMs = this.config.shutdownTimeoutSeconds * 1000;
       const until = deadline ?? Date.now() + Math.max(500, budgetMs - Math.min(5000, budgetMs / 2) - 1000);
       await this.forwarder?.stop(until);
