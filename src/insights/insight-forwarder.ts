@@ -1,3 +1,4 @@
+import { errorDetail, type ErrorDetail } from '../common/error-detail.js';
 import { Logger } from '@nestjs/common';
 import { fullJitterDelay, sleep } from '../common/backoff.js';
 import { safeUrl } from '../common/mask.js';
@@ -150,7 +151,7 @@ export class InsightForwarder {
       try {
         batch = await this.queue.take(this.timings.batchSize);
       } catch (error) {
-        this.takeLog.add(1, { err: String(error) });
+        this.takeLog.add(1, { ...errorDetail(error) });
         if (this.stopping.signal.aborted) return;
         await sleep(fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs), this.stopping.signal);
         continue;
@@ -165,13 +166,16 @@ export class InsightForwarder {
         continue;
       }
       const delay = fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs);
-      this.logger.warn({ msg: 'insight forwarding failed; will retry', url: safeUrl(this.url), events: batch.entries.length, retryInMs: delay });
+      this.logger.warn({ msg: 'insight forwarding failed; will retry', url: safeUrl(this.url), events: batch.entries.length, ...this.lastFailure, retryInMs: delay });
       if (!this.stopping.signal.aborted) await sleep(delay, this.stopping.signal);
       else if (!this.queue.durable) await sleep(Math.min(delay, this.deadline - Date.now()), this.hard.signal);
     }
   }
 
   /** True when the whole batch is done with (sent or dropped); false when part of it is kept to retry. */
+  /** Why the last delivery attempt failed, for the retry log line. */
+  private lastFailure: ErrorDetail = { err: 'unknown' };
+
   private async deliver(batch: InsightBatch): Promise<boolean> {
     const bySecret = new Map<string, Item[]>();
     batch.entries.forEach((entry, index) => {
@@ -205,6 +209,7 @@ export class InsightForwarder {
         this.setHealth({ state: 'Healthy' });
         return [];
       case 'retry':
+        if (status !== null) this.lastFailure = { err: `FeatBit answered ${status}`, statusCode: status };
         return items.map((i) => i.index);
       case 'misconfigured':
         if (this.health.state !== 'Unhealthy' || this.health.status !== status) {
@@ -241,7 +246,9 @@ export class InsightForwarder {
       });
       await response.arrayBuffer().catch(() => undefined);
       return response.status;
-    } catch {
+    } catch (error) {
+      // fetch says only "fetch failed"; the cause tells DNS from TLS from a refused connection.
+      this.lastFailure = errorDetail(error);
       return null;
     }
   }
@@ -255,7 +262,7 @@ export class InsightForwarder {
         return;
       } catch (error) {
         this.stats.ackRetries++;
-        this.ackLog.add(1, { err: String(error) });
+        this.ackLog.add(1, { ...errorDetail(error) });
         // At the deadline a durable queue keeps the batch (sent again after a restart: at least once).
         if (this.hard.signal.aborted) return;
         await sleep(fullJitterDelay(attempt, this.timings.backoffBaseMs, this.timings.backoffCapMs), this.hard.signal);

@@ -1,3 +1,4 @@
+import { errorDetail } from '../common/error-detail.js';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
@@ -142,7 +143,7 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
       case 'local': {
         const envId = parseEnvSecret(secret)?.envId ?? '';
         void this.local.store(envId, insights, new Date()).catch((error: unknown) => {
-          this.logger.error({ msg: 'insights could not be kept locally', err: String(error) });
+          this.logger.error({ msg: 'insights could not be kept locally', ...errorDetail(error) });
         });
         return;
       }
@@ -201,7 +202,7 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
   async purgeExpired(now = new Date()): Promise<number> {
     const before = new Date(now.getTime() - this.config.insights.retentionDays * 86_400_000);
     const removed = await this.local.purge(before).catch((error: unknown) => {
-      this.logger.error({ msg: 'expired insights could not be purged', err: String(error) });
+      this.logger.error({ msg: 'expired insights could not be purged', ...errorDetail(error) });
       return 0;
     });
     if (removed > 0) this.logger.log({ msg: 'expired insights purged', removed, before: before.toISOString() });

@@ -319,6 +319,6 @@ export class UpstreamSyncService implements OnApplicationBootstrap, OnApplicatio
       .then((status) => {
         if (socket.readyState === WebSocket.OPEN) socket.send(statusMessage(agentId, status));
       })
-      .catch((error: unknown) => this.logger.warn({ msg: 'status report failed', err: String(error) }));
+      .catch((error: unknown) => this.logger.warn({ msg: 'status report failed', ...errorDetail(error) }));
   }
 }

@@ -1,3 +1,4 @@
+import { errorDetail } from '../../common/error-detail.js';
 import { Logger } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import type { DataSet, EnvData, ItemKind, Secret, StoreItem } from '../data-set.js';
@@ -194,9 +195,15 @@ export class RedisFlagStore implements FlagStore {
     return store;
   }
 
+  /** The last connection error ioredis reported, named when the connection is lost. */
+  private lastError?: Error;
+
   private async start(): Promise<void> {
-    this.redis.on('error', (error: Error) => this.logger.debug({ msg: 'redis error', err: error.message }));
-    this.subscriber.on('error', (error: Error) => this.logger.debug({ msg: 'redis subscriber error', err: error.message }));
+    this.redis.on('error', (error: Error) => {
+      this.lastError = error;
+      this.logger.debug({ msg: 'redis error', ...errorDetail(error) });
+    });
+    this.subscriber.on('error', (error: Error) => this.logger.debug({ msg: 'redis subscriber error', ...errorDetail(error) }));
     this.redis.on('ready', () => {
       this.logger.log({ msg: 'redis connected' });
       this.failure = null;
@@ -205,7 +212,7 @@ export class RedisFlagStore implements FlagStore {
     this.redis.on('close', () => {
       if (this.closed) return;
       this.failure = 'unreachable';
-      this.logger.warn({ msg: 'redis connection lost; serving from memory' });
+      this.logger.warn({ msg: 'redis connection lost; serving from memory', ...(this.lastError ? errorDetail(this.lastError) : {}) });
     });
     this.subscriber.on(this.sharded ? 'smessage' : 'message', (_channel: string, text: string) => this.onMessage(text));
     this.subscriber.on('close', () => (this.subscribed = false));
@@ -222,7 +229,7 @@ export class RedisFlagStore implements FlagStore {
           this.subscribed = true;
           this.enqueueReconcile();
         },
-        (error: unknown) => this.logger.warn({ msg: 'redis subscribe failed', err: String(error) }),
+        (error: unknown) => this.logger.warn({ msg: 'redis subscribe failed', ...errorDetail(error) }),
       );
     });
     this.leadership.onChange(() => this.enqueueReconcile());
@@ -293,7 +300,7 @@ export class RedisFlagStore implements FlagStore {
   private markDirty(token: string, error: unknown): void {
     this.noteFailure(error);
     this.dirty = this.dirty === null || this.dirty.token === token ? { token } : { token: '' };
-    this.logger.warn({ msg: 'redis write failed; change kept in memory and written back when redis answers', err: String(error) });
+    this.logger.warn({ msg: 'redis write failed; change kept in memory and written back when redis answers', ...errorDetail(error) });
   }
 
   private async writeGeneration(data: DataSet, pushAll: boolean, mode: WriteMode, token: string): Promise<WriteOutcome> {
@@ -482,7 +489,7 @@ export class RedisFlagStore implements FlagStore {
 
   private taskFailed(error: unknown): void {
     this.noteFailure(error);
-    this.logger.warn({ msg: 'comparing with redis failed; serving from memory', err: String(error) });
+    this.logger.warn({ msg: 'comparing with redis failed; serving from memory', ...errorDetail(error) });
   }
 
   private noteFailure(error: unknown): void {

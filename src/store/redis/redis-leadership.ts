@@ -1,3 +1,4 @@
+import { errorDetail } from '../../common/error-detail.js';
 import { Logger } from '@nestjs/common';
 import type { Cluster, Redis } from 'ioredis';
 import type { Leadership } from '../leadership.js';
@@ -106,7 +107,7 @@ export class RedisLeaseLeadership implements Leadership {
         }
       }
     } catch (error) {
-      this.logger.debug({ msg: 'leader lease check failed', err: String(error) });
+      this.logger.debug({ msg: 'leader lease check failed', ...errorDetail(error) });
     } finally {
       this.inFlight = false;
     }
