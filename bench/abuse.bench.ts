@@ -12,7 +12,9 @@
  * `--attacks client-flood` (not in the default list) is the control for `redos`: the same flood
  * with ordinary users, to tell request volume from regex cost.
  * Usage: node .test-build/bench/abuse.bench.js [--seconds 20] [--baseline 10] [--attacks a,b]
- *        [--sockets 1000]
+ *        [--sockets 1000] [--check]
+ * `--check` (CI) exits 1 when an attack could not be run or the agent's RSS reached 400 MiB; it
+ * asserts no timing (the machine is shared), those figures are printed for a reader.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     baseline: { type: 'string', default: '10' },
     attacks: { type: 'string', default: ALL.join(',') },
     sockets: { type: 'string', default: '1000' },
+    check: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -149,6 +152,8 @@ interface Change {
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
+const failures: string[] = [];
+
 async function runAttack(name: string, file: string, version: { at: number }): Promise<string[]> {
   const lines: string[] = [];
   // Insights forwarded to a port nothing listens on: the agent keeps what it accepted.
@@ -208,6 +213,7 @@ async function runAttack(name: string, file: string, version: { at: number }): P
     `   change to all ${SOCKETS} sockets: ${worstChange ? `${worstChange.reached < worstChange.open ? '> 10000' : fmt(worstChange.maxMs, 0)} ms, ${worstChange.reached}/${worstChange.open} reached (worst of ${changes.length})` : 'not measured'} (target ≤ 1000 ms) [unloaded ${fmt(baseChange.maxMs, 0)} ms, ${baseChange.reached}/${baseChange.open}]`,
   );
   lines.push(`   agent peak RSS ${fmt(peak / MiB, 0)} MiB (target < 400) [unloaded ${fmt(unloadedPeak / MiB, 0)} MiB]`);
+  if (peak >= 400 * MiB) failures.push(`${name}: agent RSS reached ${fmt(peak / MiB, 0)} MiB`);
   lines.push(`   attacker: ${attackReport ? `${attackReport.sent} sent, answers ${JSON.stringify(attackReport.statuses)}` : 'no report (attacker stuck)'}`);
   return lines;
 }
@@ -224,9 +230,14 @@ async function main(): Promise<void> {
       for (const line of await runAttack(name, file, version)) console.log(line);
     } catch (error) {
       console.log(`== ${name}: failed: ${error instanceof Error ? error.message : String(error)}`);
+      failures.push(`${name}: could not run`);
     }
   }
 }
 
 await main();
+if (values.check && failures.length > 0) {
+  console.log(`abuse bench --check failed: ${failures.join('; ')}`);
+  process.exit(1);
+}
 process.exit(0);
