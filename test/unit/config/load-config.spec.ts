@@ -1,17 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, defaultAgentId } from '../../../src/config/load-config.js';
-import { ConfigError } from '../../../src/config/config.errors.js';
+import { configProblems } from '../../support/config-problems.js';
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  assert.fail('expected a ConfigError');
-}
+const problemsOf = configProblems;
 
 describe(loadConfig.name, () => {
   it('defaults to offline mode on port 6100 with the memory store', () => {

@@ -7,19 +7,11 @@ import { getMetadataStorage } from 'class-validator';
 import { AgentEnv } from '../../../src/config/agent-env.js';
 import { SETTINGS, settingsMarkdownTable, type Setting } from '../../../src/config/settings.js';
 import { findUnknownSettings, loadConfig } from '../../../src/config/load-config.js';
-import { ConfigError } from '../../../src/config/config.errors.js';
+import { configProblems } from '../../support/config-problems.js';
 
 const NAMES = new Set((SETTINGS as readonly Setting[]).map((s) => s.name));
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  assert.fail('expected a ConfigError');
-}
+const problemsOf = configProblems;
 
 describe('settings schema', () => {
   it('declares every validated AgentEnv field once, and nothing else', () => {
