@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { CHART, EXAMPLES, example, helm, renderChart, type K8sObject } from '../../deploy/helm.js';
 import type { Container, Deployment } from '../../deploy/pod.js';
@@ -302,5 +304,28 @@ describe('helm/featbit-agent', () => {
     rejects(['--set', 'store.redis.tls.enabled=yes-please'], /tls\/enabled/);
     rejects(['--set', 'store.redis.tls.caKey=../ca.crt'], /tls\/caKey/);
     rejects(['--set', 'store.redis.tls.servername=has space'], /tls\/servername/);
+  });
+
+  it('renders the README\'s Helm values for each Redis mode', () => {
+    const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Production Redis'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(block, 'a yaml block in the Production Redis section');
+    const dir = mkdtempSync(join(tmpdir(), 'readme-values-'));
+    try {
+      const documents = parseAllDocuments(block).map((d) => d.toJS() as { store: { redis: Record<string, unknown> } });
+      assert.equal(documents.length, 3);
+      const seen: string[] = [];
+      documents.forEach((values, i) => {
+        const file = join(dir, `${i}.yaml`);
+        writeFileSync(file, stringify(values));
+        helm(['lint', '--strict', CHART, ...example('agent-memory'), '-f', file]);
+        const config = (renderChart([...example('agent-memory'), '-f', file]).find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data;
+        seen.push(...['REDIS_TLS_CA_FILE', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].filter((k) => config[k] !== undefined));
+      });
+      assert.deepEqual(seen, ['REDIS_TLS_CA_FILE', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
