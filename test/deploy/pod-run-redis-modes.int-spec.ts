@@ -128,7 +128,7 @@ it('(h) Cluster: three masters, the node list from the example, a password from 
   assert.ok(holders[0]!.every((key) => key.startsWith('{featbit-agent:}')), holders[0]!.join(' '));
 });
 
-it('(g) Sentinel: one master, one replica, three sentinels, both passwords from the chart\'s Secret', async () => {
+it('(g) Sentinel: one master, one replica, three sentinels; the data password from the Redis release\'s Secret, the sentinels\' from the chart\'s', async () => {
   const sentinels = await OwnRedisSentinels.start({ password: 'change-me-redis-password', sentinelPassword: 'change-me-sentinel-password' });
   cleanups.push(() => sentinels.stop());
   const objects = renderChart(example('redis-sentinel'));
@@ -136,5 +136,9 @@ it('(g) Sentinel: one master, one replica, three sentinels, both passwords from 
   assert.equal(config['REDIS_SENTINEL_MASTER'], sentinels.masterName);
   const names = config['REDIS_SENTINELS']!.split(',');
   const hosts = Object.fromEntries(names.map((name, i) => [name, `127.0.0.1:${sentinels.hostPorts[i]!.port}`]));
-  await allReadyWithFlags(withHosts(objects, hosts));
+  // What the Bitnami redis chart creates: Secret "redis" with key redis-password.
+  const redisSecret: K8sObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis' }, data: { 'redis-password': Buffer.from('change-me-redis-password').toString('base64') } };
+  assert.equal(dataOf(objects, 'Secret')['REDIS_PASSWORD'], undefined);
+  await assert.rejects(fx.startPods(withHosts(objects, hosts), 1), /Secret "redis" has no key "redis-password"/);
+  await allReadyWithFlags(withHosts([...objects, redisSecret], hosts));
 });

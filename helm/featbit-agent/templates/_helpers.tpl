@@ -107,7 +107,19 @@ Included by the Deployment, so `helm template`, `helm install` and `helm lint` a
 {{- fail "featbit-agent: store.redis.sentinel.masterName and store.redis.sentinel.password need store.redis.sentinel.nodes (host:port of each sentinel)" }}
 {{- end }}
 {{- if and $v.existingSecret (or $r.password $r.sentinel.password) }}
-{{- fail (printf "featbit-agent: existingSecret replaces the chart's Secret, so store.redis.password and store.redis.sentinel.password would be lost: put them in Secret %s under the keys %s and %s, and leave these values empty" $v.existingSecret $v.existingSecretKeys.redisPassword $v.existingSecretKeys.redisSentinelPassword) }}
+{{- fail (printf "featbit-agent: existingSecret replaces the chart's Secret, so store.redis.password and store.redis.sentinel.password would be lost: put them in Secret %s under the keys %s and %s, and leave these values empty (or name another Secret in store.redis.passwordSecret / store.redis.sentinel.passwordSecret)" $v.existingSecret $v.existingSecretKeys.redisPassword $v.existingSecretKeys.redisSentinelPassword) }}
+{{- end }}
+{{- if and $r.password $r.passwordSecret.name }}
+{{- fail "featbit-agent: set store.redis.password or store.redis.passwordSecret.name, not both" }}
+{{- end }}
+{{- if and $r.sentinel.password $r.sentinel.passwordSecret.name }}
+{{- fail "featbit-agent: set store.redis.sentinel.password or store.redis.sentinel.passwordSecret.name, not both" }}
+{{- end }}
+{{- if and $r.sentinel.passwordSecret.name (not $r.sentinel.nodes) }}
+{{- fail "featbit-agent: store.redis.sentinel.passwordSecret needs store.redis.sentinel.nodes" }}
+{{- end }}
+{{- if and $r.passwordSecret.name (ne $v.store.type "redis") }}
+{{- fail (printf "featbit-agent: store.redis.passwordSecret is read with store.type=redis only; store.type is %s" $v.store.type) }}
 {{- end }}
 {{- if and $r.tls.enabled (not $r.tls.existingSecret) }}
 {{- fail "featbit-agent: store.redis.tls.enabled needs store.redis.tls.existingSecret, a Secret holding the CA certificate under store.redis.tls.caKey (for a server whose certificate the system CAs accept, use a rediss:// store.redis.url and leave tls.enabled false)" }}

@@ -245,18 +245,23 @@ describe('helm/featbit-agent', () => {
   });
 
   it('keeps Redis passwords in the Secret (the chart\'s or an existing one), never in the ConfigMap', () => {
-    for (const name of ['redis-tls-acl', 'redis-sentinel', 'redis-cluster']) {
+    for (const [name, passwordFrom] of [['redis-tls-acl', 'flags-featbit-agent'], ['redis-sentinel', 'redis'], ['redis-cluster', 'flags-featbit-agent']] as const) {
       const objects = renderChart(example(name));
       const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'flags-featbit-agent') as unknown as { data: Record<string, string> };
       const secret = (objects.find((o) => o.kind === 'Secret') as unknown as { stringData: Record<string, string> }).stringData;
-      assert.ok(secret['REDIS_PASSWORD'], name);
+      assert.ok(secret['REDIS_PASSWORD'] ?? secret['REDIS_SENTINEL_PASSWORD'], name);
       assert.ok(!Object.values(config.data).some((v) => v === secret['REDIS_PASSWORD'] || v === secret['REDIS_SENTINEL_PASSWORD']), name);
       assert.ok(!Object.keys(config.data).some((k) => k.includes('PASSWORD')), name);
       const env = agentOf(objects).env ?? [];
-      for (const variable of ['REDIS_PASSWORD', 'REDIS_SENTINEL_PASSWORD']) {
-        assert.equal(env.find((e) => e.name === variable)?.valueFrom?.secretKeyRef?.name, 'flags-featbit-agent', `${name} ${variable}`);
-      }
+      assert.equal(env.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef?.name, passwordFrom, name);
+      assert.equal(env.find((e) => e.name === 'REDIS_SENTINEL_PASSWORD')?.valueFrom?.secretKeyRef?.name, 'flags-featbit-agent', name);
     }
+    // The Redis release's own Secret: required (the pod waits for it), not optional like the chart's keys.
+    const bitnami = (agentOf(renderChart(example('redis-sentinel'))).env ?? []).find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef;
+    assert.deepEqual(bitnami, { name: 'redis', key: 'redis-password' });
+    const sentinelRef = (agentOf(renderChart([...example('redis-sentinel'), '--set', 'store.redis.sentinel.password=', '--set', 'store.redis.sentinel.passwordSecret.name=sentinels', '--set', 'store.redis.sentinel.passwordSecret.key=pw'])).env ?? [])
+      .find((e) => e.name === 'REDIS_SENTINEL_PASSWORD')?.valueFrom?.secretKeyRef;
+    assert.deepEqual(sentinelRef, { name: 'sentinels', key: 'pw' });
     const existing = renderChart([
       ...example('existing-secret'),
       '--set', 'existingSecretKeys.redisPassword=redis-password',
@@ -292,6 +297,10 @@ describe('helm/featbit-agent', () => {
     refuses([...example('redis-tls-acl'), '--set', 'store.redis.tls.keyKey='], /mutual TLS needs both store\.redis\.tls\.certKey and store\.redis\.tls\.keyKey/);
     refuses([...example('redis-tls-acl'), '--set', 'store.redis.url=redis://redis-master:6379'], /write the url as rediss:\/\//);
     refuses([...example('existing-secret'), '--set', 'store.redis.password=p'], /existingSecret replaces the chart's Secret.*put them in Secret featbit-agent-credentials under the keys REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD/);
+    refuses([...example('redis-sentinel'), '--set', 'store.redis.password=p'], /set store\.redis\.password or store\.redis\.passwordSecret\.name, not both/);
+    refuses([...example('redis-sentinel'), '--set', 'store.redis.sentinel.passwordSecret.name=s'], /store\.redis\.sentinel\.password or store\.redis\.sentinel\.passwordSecret\.name, not both/);
+    refuses([...example('agent-redis-hpa'), '--set', 'store.redis.sentinel.passwordSecret.name=s'], /sentinel\.passwordSecret needs store\.redis\.sentinel\.nodes/);
+    refuses([...example('agent-memory'), '--set', 'store.redis.passwordSecret.name=redis'], /passwordSecret is read with store\.type=redis only/);
     refuses([...example('agent-memory'), '--set', 'store.type=redis'], /store\.type=redis needs store\.redis\.url=.*store\.redis\.sentinel\.nodes.*store\.redis\.cluster\.nodes/);
   });
 
@@ -304,6 +313,8 @@ describe('helm/featbit-agent', () => {
     rejects(['--set', 'store.redis.tls.enabled=yes-please'], /tls\/enabled/);
     rejects(['--set', 'store.redis.tls.caKey=../ca.crt'], /tls\/caKey/);
     rejects(['--set', 'store.redis.tls.servername=has space'], /tls\/servername/);
+    rejects(['--set', 'store.redis.passwordSecret.name=Not_A_Name'], /passwordSecret\/name/);
+    rejects(['--set', 'store.redis.passwordSecret.secret=x'], /additional properties 'secret' not allowed/);
   });
 
   it('renders the README\'s Helm values for each Redis mode', () => {
