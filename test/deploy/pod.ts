@@ -14,7 +14,7 @@ import type { K8sObject } from './helm.js';
  * command), on a read-only copy of the app where only the pod's volume mounts are writable, and
  * runs the rendered startup, liveness and readiness probes with their own periods, thresholds and
  * timeouts. The pod's network namespace is emulated by moving each containerPort to a free port,
- * cluster DNS by a host map (`featbit-els:5100` → the fake FeatBit).
+ * cluster DNS by a host map (`featbit-els:5100` → the fake FeatBit; in URLs and in `host:port,...` lists).
  */
 
 export interface Probe {
@@ -344,6 +344,8 @@ export class Pod {
     for (const [key, value] of Object.entries(env)) {
       let next = isAbsolute(value) ? toHost(value) : value;
       for (const [host, here] of Object.entries(cluster.hosts ?? {})) next = next.replaceAll(`//${host}`, `//${here}`);
+      // `host:port,host:port` lists (REDIS_SENTINELS, REDIS_CLUSTER_NODES) name hosts without a scheme.
+      if (/^[-.\w]+:\d+(,[-.\w]+:\d+)*$/.test(next)) next = next.split(',').map((entry) => cluster.hosts?.[entry] ?? entry).join(',');
       env[key] = next;
     }
     // The agent must listen on the port the pod declares.

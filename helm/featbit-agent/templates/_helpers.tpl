@@ -50,6 +50,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s-data" (include "featbit-agent.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* Where the Redis TLS files (store.redis.tls.existingSecret) are mounted. */}}
+{{- define "featbit-agent.redisTlsDir" -}}/etc/featbit-agent/redis-tls{{- end }}
+
+{{/* The Redis settings apply: store.type=redis. */}}
+{{- define "featbit-agent.redisTls" -}}
+{{- if and (eq .Values.store.type "redis") .Values.store.redis.tls.enabled }}true{{ end }}
+{{- end }}
+
 {{/* The pods expected at the least: replicaCount, or the HPA's minimum. */}}
 {{- define "featbit-agent.minPods" -}}
 {{- if .Values.autoscaling.enabled }}{{ .Values.autoscaling.minReplicas }}{{ else }}{{ .Values.replicaCount }}{{ end }}
@@ -78,8 +86,52 @@ Included by the Deployment, so `helm template`, `helm install` and `helm lint` a
 {{- if and (eq $v.agent.mode "agent") (not $v.apiKey) (not $v.existingSecret) }}
 {{- fail "featbit-agent: agent.mode=agent needs the relay proxy key: set apiKey=rp-… or existingSecret" }}
 {{- end }}
-{{- if and (eq $v.store.type "redis") (not $v.store.redis.url) (not $v.existingSecret) }}
-{{- fail "featbit-agent: store.type=redis needs store.redis.url=redis://host:6379 or existingSecret (key REDIS_URL)" }}
+{{- $r := $v.store.redis }}
+{{- if and (eq $v.store.type "redis") (not $r.url) (not $r.sentinel.nodes) (not $r.cluster.nodes) (not $v.existingSecret) }}
+{{- fail "featbit-agent: store.type=redis needs store.redis.url=redis://host:6379 (or existingSecret with key REDIS_URL), store.redis.sentinel.nodes with store.redis.sentinel.masterName, or store.redis.cluster.nodes" }}
+{{- end }}
+{{- $topologies := list }}
+{{- if $r.url }}{{ $topologies = append $topologies "store.redis.url" }}{{ end }}
+{{- if $r.sentinel.nodes }}{{ $topologies = append $topologies "store.redis.sentinel.nodes" }}{{ end }}
+{{- if $r.cluster.nodes }}{{ $topologies = append $topologies "store.redis.cluster.nodes" }}{{ end }}
+{{- if gt (len $topologies) 1 }}
+{{- fail (printf "featbit-agent: %s exclude each other: set one Redis topology (one server, Sentinel or Cluster)" (join " and " $topologies)) }}
+{{- end }}
+{{- if and (ne $v.store.type "redis") (or $r.sentinel.nodes $r.cluster.nodes $r.tls.enabled $r.username $r.password) }}
+{{- fail (printf "featbit-agent: store.redis.* (sentinel, cluster, tls, username, password) is read with store.type=redis only; store.type is %s" $v.store.type) }}
+{{- end }}
+{{- if and $r.sentinel.nodes (not $r.sentinel.masterName) }}
+{{- fail "featbit-agent: store.redis.sentinel.nodes needs store.redis.sentinel.masterName (the name in the sentinels' `sentinel monitor <name> ...`, often mymaster)" }}
+{{- end }}
+{{- if and (or $r.sentinel.masterName $r.sentinel.password) (not $r.sentinel.nodes) }}
+{{- fail "featbit-agent: store.redis.sentinel.masterName and store.redis.sentinel.password need store.redis.sentinel.nodes (host:port of each sentinel)" }}
+{{- end }}
+{{- if and $v.existingSecret (or $r.password $r.sentinel.password) }}
+{{- fail (printf "featbit-agent: existingSecret replaces the chart's Secret, so store.redis.password and store.redis.sentinel.password would be lost: put them in Secret %s under the keys %s and %s, and leave these values empty (or name another Secret in store.redis.passwordSecret / store.redis.sentinel.passwordSecret)" $v.existingSecret $v.existingSecretKeys.redisPassword $v.existingSecretKeys.redisSentinelPassword) }}
+{{- end }}
+{{- if and $r.password $r.passwordSecret.name }}
+{{- fail "featbit-agent: set store.redis.password or store.redis.passwordSecret.name, not both" }}
+{{- end }}
+{{- if and $r.sentinel.password $r.sentinel.passwordSecret.name }}
+{{- fail "featbit-agent: set store.redis.sentinel.password or store.redis.sentinel.passwordSecret.name, not both" }}
+{{- end }}
+{{- if and $r.sentinel.passwordSecret.name (not $r.sentinel.nodes) }}
+{{- fail "featbit-agent: store.redis.sentinel.passwordSecret needs store.redis.sentinel.nodes" }}
+{{- end }}
+{{- if and $r.passwordSecret.name (ne $v.store.type "redis") }}
+{{- fail (printf "featbit-agent: store.redis.passwordSecret is read with store.type=redis only; store.type is %s" $v.store.type) }}
+{{- end }}
+{{- if and $r.tls.enabled (not $r.tls.existingSecret) }}
+{{- fail "featbit-agent: store.redis.tls.enabled needs store.redis.tls.existingSecret, a Secret holding the CA certificate under store.redis.tls.caKey (for a server whose certificate the system CAs accept, use a rediss:// store.redis.url and leave tls.enabled false)" }}
+{{- end }}
+{{- if and (not $r.tls.enabled) (or $r.tls.existingSecret $r.tls.certKey $r.tls.keyKey $r.tls.servername) }}
+{{- fail "featbit-agent: store.redis.tls.* is set but store.redis.tls.enabled is false: set store.redis.tls.enabled=true" }}
+{{- end }}
+{{- if and $r.tls.enabled (not (eq (empty $r.tls.certKey) (empty $r.tls.keyKey))) }}
+{{- fail "featbit-agent: mutual TLS needs both store.redis.tls.certKey and store.redis.tls.keyKey (the client certificate and its key in store.redis.tls.existingSecret), or neither" }}
+{{- end }}
+{{- if and $r.tls.enabled $r.url (hasPrefix "redis://" $r.url) }}
+{{- fail "featbit-agent: store.redis.tls.enabled with a redis:// url: write the url as rediss://" }}
 {{- end }}
 {{- $sources := 0 }}
 {{- range list $v.offline.dataFile.content $v.offline.dataFile.existingConfigMap $v.offline.dataFile.existingSecret }}{{ if . }}{{ $sources = add1 $sources }}{{ end }}{{ end }}

@@ -33,6 +33,34 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(agents.filter(([, s]) => !s.profiles).map(([name]) => name), ['agent']);
     assert.deepEqual(agents.filter(([, s]) => s.profiles?.includes('cluster')).map(([name]) => name), ['agent-a', 'agent-b']);
     assert.ok(compose.services['redis']?.profiles?.includes('cluster'));
+    assert.deepEqual(agents.filter(([, s]) => s.profiles?.includes('sentinel')).map(([name]) => name), ['agent-sentinel-a', 'agent-sentinel-b']);
+  });
+
+  it('sentinel profile: one master, one replica of it, three sentinels watching it with a quorum of two', () => {
+    const inProfile = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('sentinel'));
+    const redis = inProfile.filter(([, s]) => s.image?.startsWith('redis:'));
+    const sentinels = redis.filter(([, s]) => s.command?.join(' ').includes('--sentinel'));
+    const data = redis.filter(([, s]) => !s.command?.join(' ').includes('--sentinel'));
+    assert.deepEqual(data.map(([name]) => name), ['redis-primary', 'redis-replica']);
+    assert.ok(!compose.services['redis-primary']!.command!.includes('--replicaof'));
+    const replicaof = compose.services['redis-replica']!.command!;
+    assert.deepEqual(replicaof.slice(replicaof.indexOf('--replicaof') + 1, replicaof.indexOf('--replicaof') + 3), ['redis-primary', '6379']);
+    assert.equal(sentinels.length, 3);
+    for (const [name, service] of sentinels) {
+      const conf = service.command!.join(' ');
+      assert.match(conf, /^port 26379$/m, name);
+      assert.match(conf, /^sentinel monitor mymaster redis-primary 6379 2$/m, name);
+      assert.match(conf, /^sentinel resolve-hostnames yes$/m, name);
+      assert.match(conf, /redis-server \/tmp\/sentinel\.conf --sentinel/, name);
+    }
+    // The agents ask exactly these sentinels, for the master they watch.
+    for (const name of ['agent-sentinel-a', 'agent-sentinel-b']) {
+      const config = loadConfig(environmentOf(compose.services[name]!));
+      assert.ok(config.store.type === 'redis');
+      assert.deepEqual(config.store.sentinels, sentinels.map(([host]) => ({ host, port: 26379 })));
+      assert.equal(config.store.sentinelMaster, 'mymaster');
+      assert.equal(config.store.url, '');
+    }
   });
 
   for (const [name, service] of agents) {
@@ -40,7 +68,10 @@ describe('docker-compose.yml', () => {
       const env = environmentOf(service);
       const config = loadConfig(env);
       assert.equal(config.port, 6100);
-      if (config.store.type === 'redis') assert.equal(new URL(config.store.url).hostname, 'redis');
+      if (config.store.type === 'redis') {
+        const hosts = config.store.sentinels?.map((s) => s.host) ?? [new URL(config.store.url).hostname];
+        for (const host of hosts) assert.ok(compose.services[host]?.profiles?.every((p) => service.profiles?.includes(p)), `${host} is a service of ${name}'s profile`);
+      }
       if (config.mode === 'offline' && config.dataFile) {
         // The image copies data/ to /app/data.
         assert.ok(existsSync(join(process.cwd(), config.dataFile.replace(/^\/app\//, ''))), config.dataFile);

@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import { loadConfig } from '../../../src/config/load-config.js';
 import { CHART, EXAMPLES, example, helm, renderChart, type K8sObject } from '../../deploy/helm.js';
 import type { Container, Deployment } from '../../deploy/pod.js';
@@ -40,7 +43,10 @@ const strategyOf = (objects: K8sObject[]): { type: string; rollingUpdate?: { max
 
 describe('helm/featbit-agent', () => {
   it('documents each values set as an example file', () => {
-    assert.deepEqual(EXAMPLE_NAMES, ['agent-memory', 'agent-redis-hpa', 'existing-secret', 'offline-datafile', 'offline-existing-configmap', 'offline-push', 'sqlite-pvc']);
+    assert.deepEqual(EXAMPLE_NAMES, [
+      'agent-memory', 'agent-redis-hpa', 'existing-secret', 'offline-datafile', 'offline-existing-configmap', 'offline-push',
+      'redis-cluster', 'redis-sentinel', 'redis-tls-acl', 'sqlite-pvc',
+    ]);
   });
 
   for (const name of EXAMPLE_NAMES) {
@@ -69,7 +75,15 @@ describe('helm/featbit-agent', () => {
       assert.ok(spread.every((c) => c.whenUnsatisfiable === 'ScheduleAnyway'));
       const secret = objects.find((o) => o.kind === 'Secret') as unknown as { stringData?: Record<string, string> } | undefined;
       const placeholders = { API_KEY: 'rp-key', REDIS_URL: 'redis://redis:6379', INSIGHTS_HASH_KEY: 'k' };
-      loadConfig({ ...config.data, ...(secret?.stringData ?? placeholders) });
+      // The TLS files exist in the pod only (a Secret volume): each must lie under a read-only mount.
+      const env: Record<string, string> = { ...config.data, ...(secret?.stringData ?? placeholders) };
+      for (const key of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE']) {
+        const file = env[key];
+        if (file === undefined) continue;
+        assert.ok(container.volumeMounts?.some((m) => m.readOnly && file.startsWith(`${m.mountPath}/`)), `${key}=${file} is mounted`);
+        env[key] = join(process.cwd(), 'package.json');
+      }
+      loadConfig(env);
     });
   }
 
@@ -205,5 +219,124 @@ describe('helm/featbit-agent', () => {
     assert.equal((deployment.spec.template.spec as unknown as Record<string, unknown>)['topologySpreadConstraints'], undefined);
     const account = objects.find((o) => o.kind === 'ServiceAccount');
     assert.equal(account?.metadata.annotations?.['role'], 'arn');
+  });
+
+  it('Redis TLS: the CA and client certificate come from an existing Secret mounted read-only; TLS settings in the ConfigMap', () => {
+    const objects = renderChart(example('redis-tls-acl'));
+    const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'flags-featbit-agent') as unknown as { data: Record<string, string> };
+    const volume = (deploymentOf(objects).spec.template.spec.volumes ?? []).find((v) => v.name === 'redis-tls');
+    assert.equal(volume?.secret?.secretName, 'redis-tls');
+    assert.deepEqual(volume?.secret?.items?.map((i) => i.key), ['ca.crt', 'tls.crt', 'tls.key']);
+    const mount = agentOf(objects).volumeMounts?.find((m) => m.name === 'redis-tls');
+    assert.equal(mount?.readOnly, true);
+    assert.equal(config.data['REDIS_TLS_CA_FILE'], `${mount?.mountPath}/ca.crt`);
+    assert.equal(config.data['REDIS_TLS_CERT_FILE'], `${mount?.mountPath}/tls.crt`);
+    assert.equal(config.data['REDIS_TLS_KEY_FILE'], `${mount?.mountPath}/tls.key`);
+    assert.equal(config.data['REDIS_TLS_SERVERNAME'], 'redis-master.redis.svc.cluster.local');
+    // CA only (no client certificate): no cert and key settings, one file mounted.
+    const caOnly = renderChart([...example('redis-tls-acl'), '--set', 'store.redis.tls.certKey=', '--set', 'store.redis.tls.keyKey=']);
+    const caConfig = caOnly.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+    assert.equal(caConfig.data['REDIS_TLS_CERT_FILE'], undefined);
+    assert.deepEqual((deploymentOf(caOnly).spec.template.spec.volumes ?? []).find((v) => v.name === 'redis-tls')?.secret?.items?.map((i) => i.key), ['ca.crt']);
+    // No TLS: no volume, no TLS settings.
+    const plain = renderChart(example('agent-redis-hpa'));
+    assert.ok(!(deploymentOf(plain).spec.template.spec.volumes ?? []).some((v) => v.name === 'redis-tls'));
+    assert.ok(!Object.keys((plain.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data).some((k) => k.startsWith('REDIS_TLS')));
+  });
+
+  it('keeps Redis passwords in the Secret (the chart\'s or an existing one), never in the ConfigMap', () => {
+    for (const [name, passwordFrom] of [['redis-tls-acl', 'flags-featbit-agent'], ['redis-sentinel', 'redis'], ['redis-cluster', 'flags-featbit-agent']] as const) {
+      const objects = renderChart(example(name));
+      const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'flags-featbit-agent') as unknown as { data: Record<string, string> };
+      const secret = (objects.find((o) => o.kind === 'Secret') as unknown as { stringData: Record<string, string> }).stringData;
+      assert.ok(secret['REDIS_PASSWORD'] ?? secret['REDIS_SENTINEL_PASSWORD'], name);
+      assert.ok(!Object.values(config.data).some((v) => v === secret['REDIS_PASSWORD'] || v === secret['REDIS_SENTINEL_PASSWORD']), name);
+      assert.ok(!Object.keys(config.data).some((k) => k.includes('PASSWORD')), name);
+      const env = agentOf(objects).env ?? [];
+      assert.equal(env.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef?.name, passwordFrom, name);
+      assert.equal(env.find((e) => e.name === 'REDIS_SENTINEL_PASSWORD')?.valueFrom?.secretKeyRef?.name, 'flags-featbit-agent', name);
+    }
+    // The Redis release's own Secret: required (the pod waits for it), not optional like the chart's keys.
+    const bitnami = (agentOf(renderChart(example('redis-sentinel'))).env ?? []).find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef;
+    assert.deepEqual(bitnami, { name: 'redis', key: 'redis-password' });
+    const sentinelRef = (agentOf(renderChart([...example('redis-sentinel'), '--set', 'store.redis.sentinel.password=', '--set', 'store.redis.sentinel.passwordSecret.name=sentinels', '--set', 'store.redis.sentinel.passwordSecret.key=pw'])).env ?? [])
+      .find((e) => e.name === 'REDIS_SENTINEL_PASSWORD')?.valueFrom?.secretKeyRef;
+    assert.deepEqual(sentinelRef, { name: 'sentinels', key: 'pw' });
+    const existing = renderChart([
+      ...example('existing-secret'),
+      '--set', 'existingSecretKeys.redisPassword=redis-password',
+    ]);
+    const ref = (agentOf(existing).env ?? []).find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef;
+    assert.deepEqual({ name: ref?.name, key: ref?.key }, { name: 'featbit-agent-credentials', key: 'redis-password' });
+  });
+
+  it('puts the Sentinel and Cluster node lists in the ConfigMap as the agent reads them', () => {
+    const configOf = (name: string) => (renderChart(example(name)).find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data;
+    const sentinel = configOf('redis-sentinel');
+    assert.equal(sentinel['REDIS_SENTINELS'], 'redis-node-0.redis-headless:26379,redis-node-1.redis-headless:26379,redis-node-2.redis-headless:26379');
+    assert.equal(sentinel['REDIS_SENTINEL_MASTER'], 'mymaster');
+    assert.equal(sentinel['REDIS_CLUSTER_NODES'], undefined);
+    const cluster = configOf('redis-cluster');
+    assert.equal(cluster['REDIS_CLUSTER_NODES'], 'redis-cluster-0.redis-cluster-headless:6379,redis-cluster-1.redis-cluster-headless:6379,redis-cluster-2.redis-cluster-headless:6379');
+    assert.equal(cluster['REDIS_SENTINELS'], undefined);
+    const sentinelConfig = loadConfig({ ...sentinel, REDIS_PASSWORD: 'p', REDIS_SENTINEL_PASSWORD: 's', API_KEY: 'rp-key' });
+    assert.equal(sentinelConfig.store.type === 'redis' && sentinelConfig.store.sentinels?.length, 3);
+    const clusterConfig = loadConfig({ ...cluster, REDIS_PASSWORD: 'p', API_KEY: 'rp-key' });
+    assert.equal(clusterConfig.store.type === 'redis' && clusterConfig.store.clusterNodes?.[2]?.port, 6379);
+  });
+
+  it('refuses inconsistent Redis settings at render time, saying what to set', () => {
+    const refuses = (args: string[], message: RegExp) => assert.throws(() => renderChart(args), message);
+    refuses([...example('redis-sentinel'), '--set', 'store.redis.cluster.nodes[0]=redis-0:6379'], /store\.redis\.sentinel\.nodes and store\.redis\.cluster\.nodes exclude each other: set one Redis topology/);
+    refuses([...example('redis-cluster'), '--set', 'store.redis.url=redis://r:6379'], /store\.redis\.url and store\.redis\.cluster\.nodes exclude each other/);
+    refuses([...example('redis-sentinel'), '--set', 'store.redis.sentinel.masterName='], /sentinel\.nodes needs store\.redis\.sentinel\.masterName/);
+    refuses([...example('agent-redis-hpa'), '--set', 'store.redis.sentinel.masterName=mymaster'], /masterName and store\.redis\.sentinel\.password need store\.redis\.sentinel\.nodes/);
+    refuses([...example('agent-memory'), '--set', 'store.redis.cluster.nodes[0]=redis-0:6379'], /read with store\.type=redis only; store\.type is memory/);
+    refuses([...example('agent-memory'), '--set', 'store.type=redis', '--set', 'store.redis.tls.enabled=true', '--set', 'store.redis.sentinel.nodes[0]=s:26379', '--set', 'store.redis.sentinel.masterName=m'], /tls\.enabled needs store\.redis\.tls\.existingSecret/);
+    refuses([...example('redis-tls-acl'), '--set', 'store.redis.tls.enabled=false'], /store\.redis\.tls\.\* is set but store\.redis\.tls\.enabled is false/);
+    refuses([...example('redis-tls-acl'), '--set', 'store.redis.tls.keyKey='], /mutual TLS needs both store\.redis\.tls\.certKey and store\.redis\.tls\.keyKey/);
+    refuses([...example('redis-tls-acl'), '--set', 'store.redis.url=redis://redis-master:6379'], /write the url as rediss:\/\//);
+    refuses([...example('existing-secret'), '--set', 'store.redis.password=p'], /existingSecret replaces the chart's Secret.*put them in Secret featbit-agent-credentials under the keys REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD/);
+    refuses([...example('redis-sentinel'), '--set', 'store.redis.password=p'], /set store\.redis\.password or store\.redis\.passwordSecret\.name, not both/);
+    refuses([...example('redis-sentinel'), '--set', 'store.redis.sentinel.passwordSecret.name=s'], /store\.redis\.sentinel\.password or store\.redis\.sentinel\.passwordSecret\.name, not both/);
+    refuses([...example('agent-redis-hpa'), '--set', 'store.redis.sentinel.passwordSecret.name=s'], /sentinel\.passwordSecret needs store\.redis\.sentinel\.nodes/);
+    refuses([...example('agent-memory'), '--set', 'store.redis.passwordSecret.name=redis'], /passwordSecret is read with store\.type=redis only/);
+    refuses([...example('agent-memory'), '--set', 'store.type=redis'], /store\.type=redis needs store\.redis\.url=.*store\.redis\.sentinel\.nodes.*store\.redis\.cluster\.nodes/);
+  });
+
+  it('checks the Redis values against values.schema.json', () => {
+    const rejects = (args: string[], message: RegExp) => assert.throws(() => helm(['lint', '--strict', CHART, ...example('redis-cluster'), ...args]), message);
+    rejects(['--set', 'store.redis.cluster.nodes[0]=redis-0'], /cluster\/nodes\/0/);
+    rejects(['--set', 'store.redis.cluster.nodes[0]=redis://redis-0:6379'], /cluster\/nodes\/0/);
+    rejects(['--set', 'store.redis.cluster.nodes[1]=redis-cluster-0.redis-cluster-headless:6379', '--set', 'store.redis.cluster.nodes[0]=redis-cluster-0.redis-cluster-headless:6379'], /cluster\/nodes/);
+    rejects(['--set', 'store.redis.sentinels[0]=s:26379'], /additional properties 'sentinels' not allowed/);
+    rejects(['--set', 'store.redis.tls.enabled=yes-please'], /tls\/enabled/);
+    rejects(['--set', 'store.redis.tls.caKey=../ca.crt'], /tls\/caKey/);
+    rejects(['--set', 'store.redis.tls.servername=has space'], /tls\/servername/);
+    rejects(['--set', 'store.redis.passwordSecret.name=Not_A_Name'], /passwordSecret\/name/);
+    rejects(['--set', 'store.redis.passwordSecret.secret=x'], /additional properties 'secret' not allowed/);
+  });
+
+  it('renders the README\'s Helm values for each Redis mode', () => {
+    const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Production Redis'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.ok(block, 'a yaml block in the Production Redis section');
+    const dir = mkdtempSync(join(tmpdir(), 'readme-values-'));
+    try {
+      const documents = parseAllDocuments(block).map((d) => d.toJS() as { store: { redis: Record<string, unknown> } });
+      assert.equal(documents.length, 3);
+      const seen: string[] = [];
+      documents.forEach((values, i) => {
+        const file = join(dir, `${i}.yaml`);
+        writeFileSync(file, stringify(values));
+        helm(['lint', '--strict', CHART, ...example('agent-memory'), '-f', file]);
+        const config = (renderChart([...example('agent-memory'), '-f', file]).find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data;
+        seen.push(...['REDIS_TLS_CA_FILE', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].filter((k) => config[k] !== undefined));
+      });
+      assert.deepEqual(seen, ['REDIS_TLS_CA_FILE', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
