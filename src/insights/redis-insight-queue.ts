@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
+import { hashTagged } from '../store/redis/redis-connection.js';
 import { ThrottledLog, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
 import { WriteBuffer } from './write-buffer.js';
 
@@ -128,6 +129,7 @@ export class RedisInsightQueue implements InsightQueue {
   private readonly overflow = new ThrottledLog(this.logger, 'insight stream full; oldest insights dropped');
   private readonly writeFailures = new ThrottledLog(this.logger, 'insights not yet written to redis; kept in memory and retried', 'error');
   private readonly group = 'forwarders';
+  private readonly key: string;
   private readonly meta: string;
   private readonly buffer: WriteBuffer;
   private readonly bounds: QueueBounds;
@@ -143,12 +145,15 @@ export class RedisInsightQueue implements InsightQueue {
   private lostOut = 0;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly key: string,
+    private readonly redis: Redis | Cluster,
+    key: string,
     private readonly consumer: string,
     bounds: number | QueueBounds,
   ) {
-    this.meta = `${key}:meta`;
+    // In a Cluster the stream and its meta hash must share a slot (the scripts touch both, and the
+    // consumer group lives with the stream): a key without a hash tag gets one.
+    this.key = redis instanceof Cluster ? hashTagged(key) : key;
+    this.meta = `${this.key}:meta`;
     this.bounds = typeof bounds === 'number' ? { maxEntries: bounds, maxBytes: Number.MAX_SAFE_INTEGER } : bounds;
     this.buffer = new WriteBuffer(
       this.bounds,

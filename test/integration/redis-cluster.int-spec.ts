@@ -10,6 +10,7 @@ import { OwnRedisCluster } from '../support/redis-topologies.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { postBootstrap } from '../support/agent-app.js';
 import { ENV_ID, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { describeRedisInsightQueueContract, storeClient } from './insight-queues.contract.js';
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -43,6 +44,8 @@ describe('Redis Cluster (three masters)', () => {
     await store.ping();
     return { store, cleanup: () => Promise.resolve() };
   });
+
+  describeRedisInsightQueueContract('Cluster', () => storeClient(options('insights', freshPrefix())));
 
   it('keeps every key of one prefix on one slot, and carries changes between pods', async () => {
     const prefix = freshPrefix();
