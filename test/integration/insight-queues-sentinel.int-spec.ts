@@ -30,107 +30,114 @@ async function metric(agent: AgentProcess, name: string): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-describe('insight stream across a Sentinel failover (agent processes, REDIS_SENTINELS)', () => {
-  let sentinels: OwnRedisSentinels;
-  let fake: FakeFeatBitServer;
-  before(async () => {
-    sentinels = await OwnRedisSentinels.start({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
-    fake = await FakeFeatBitServer.start({ data: sampleBootstrap() });
-  });
-  after(async () => {
-    await fake.stop();
-    await sentinels.stop();
-  });
+function describeFailover(featbitUp: boolean): void {
+  describe(`insight stream across a Sentinel failover (agent processes, REDIS_SENTINELS; FeatBit ${featbitUp ? 'taking insights throughout' : 'away until after the failover'})`, () => {
+    let sentinels: OwnRedisSentinels;
+    let fake: FakeFeatBitServer;
+    before(async () => {
+      sentinels = await OwnRedisSentinels.start({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
+      fake = await FakeFeatBitServer.start({ data: sampleBootstrap() });
+    });
+    after(async () => {
+      await fake.stop();
+      await sentinels.stop();
+    });
 
-  it('delivers every insight accepted with 200 before and during the failover (at least once), or counts it as dropped', async (t) => {
-    const prefix = freshPrefix();
-    const agents: AgentProcess[] = [];
-    const accepted: string[] = [];
-    let n = 0;
-    const batch = (tag: string): string[] => Array.from({ length: 10 }, () => `${prefix}${tag}-${n++}`);
-    const send = async (agent: AgentProcess, tag: string): Promise<void> => {
-      const keys = batch(tag);
-      if (await post(agent, keys)) accepted.push(...keys);
-    };
-    try {
-      for (let i = 0; i < 2; i++) {
-        agents.push(
-          await AgentProcess.start({
-            MODE: 'agent',
-            STORE: 'redis',
-            REDIS_SENTINELS: sentinels.sentinelList,
-            REDIS_SENTINEL_MASTER: sentinels.masterName,
-            REDIS_PASSWORD: PASSWORD,
-            REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
-            REDIS_KEY_PREFIX: prefix,
-            LEADER_LEASE_SECONDS: '1',
-            REDIS_COMMAND_TIMEOUT_MS: '500',
-            STREAMING_URI: fake.streamingUrl,
-            EVENT_URI: fake.httpUrl,
-            AGENT_ID: `insights-${i}`,
-          }),
-        );
-      }
-      for (const agent of agents) await agent.until(async () => (await agent.readiness())[0] === 200);
-
-      // FeatBit is away: what is accepted before the failover waits in the stream on the master.
-      fake.setInsightStatus(503);
-      for (let round = 0; round < 10; round++) await send(agents[round % 2]!, 'before');
-      const master = sentinels.master.connect();
+    it('delivers every insight accepted with 200 before and during the failover (at least once), or counts it as dropped', async (t) => {
+      const prefix = freshPrefix();
+      const agents: AgentProcess[] = [];
+      const accepted: string[] = [];
+      let n = 0;
+      const batch = (tag: string): string[] => Array.from({ length: 10 }, () => `${prefix}${tag}-${n++}`);
+      const send = async (agent: AgentProcess, tag: string): Promise<void> => {
+        const keys = batch(tag);
+        if (await post(agent, keys)) accepted.push(...keys);
+      };
       try {
-        await agents[0]!.until(async () => (await master.xlen(`${prefix}insights`)) === accepted.length);
+        for (let i = 0; i < 2; i++) {
+          agents.push(
+            await AgentProcess.start({
+              MODE: 'agent',
+              STORE: 'redis',
+              REDIS_SENTINELS: sentinels.sentinelList,
+              REDIS_SENTINEL_MASTER: sentinels.masterName,
+              REDIS_PASSWORD: PASSWORD,
+              REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
+              REDIS_KEY_PREFIX: prefix,
+              LEADER_LEASE_SECONDS: '1',
+              REDIS_COMMAND_TIMEOUT_MS: '500',
+              STREAMING_URI: fake.streamingUrl,
+              EVENT_URI: fake.httpUrl,
+              AGENT_ID: `insights-${i}`,
+            }),
+          );
+        }
+        for (const agent of agents) await agent.until(async () => (await agent.readiness())[0] === 200);
+
+        // FeatBit away: what is accepted before the failover waits in the stream on the master.
+        // FeatBit up: batches are in flight and being acknowledged when the master dies.
+        if (!featbitUp) fake.setInsightStatus(503);
+        for (let round = 0; round < 10; round++) await send(agents[round % 2]!, 'before');
+        const master = sentinels.master.connect();
+        let inStreamAtKill = 0;
+        try {
+          if (!featbitUp) await agents[0]!.until(async () => (await master.xlen(`${prefix}insights`)) === accepted.length);
+          inStreamAtKill = await master.xlen(`${prefix}insights`);
+        } finally {
+          master.disconnect();
+        }
+        // Asynchronous replication: what the replica has not received when the master dies is gone
+        // (the queue counts it as lost in the reset, see below). Here the replica has caught up.
+        await sentinels.replicaInSync();
+
+        // The master dies while both pods keep accepting insights.
+        const killedAt = Date.now();
+        let failing = true;
+        const failover = sentinels.failover().finally(() => (failing = false));
+        let during = 0;
+        while (failing) {
+          const before = accepted.length;
+          await Promise.all(agents.map((agent) => send(agent, 'during')));
+          during += accepted.length - before;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await failover;
+        const failoverMs = Date.now() - killedAt;
+        for (let round = 0; round < 4; round++) await send(agents[round % 2]!, 'after');
+
+        fake.setInsightStatus(200);
+        const releasedAt = Date.now();
+        const delivered = (): string[] => fake.insights.flatMap((r) => (r.body as Insight[]).map((i) => i.user?.keyId ?? '')).filter((k) => k.startsWith(prefix));
+        const dropped = async (): Promise<number> => {
+          let sum = 0;
+          for (const agent of agents) sum += (await metric(agent, 'featbit_agent_insights_dropped_total')) + (await metric(agent, 'featbit_agent_insights_lost_total'));
+          return sum;
+        };
+        const missing = (): string[] => {
+          const got = new Set(delivered());
+          return accepted.filter((k) => !got.has(k));
+        };
+        const end = Date.now() + 30_000;
+        while (missing().length > (await dropped()) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 100));
+        const deliveredMs = Date.now() - releasedAt;
+
+        const seen = new Set<string>();
+        const duplicates = delivered().filter((k) => (seen.has(k) ? true : (seen.add(k), false)));
+        t.diagnostic(
+          `failover ${failoverMs} ms after the master was killed; accepted ${accepted.length} (${inStreamAtKill} in the stream at the kill, ${during} during the failover); ` +
+            `all delivered ${deliveredMs} ms after FeatBit came back; lost ${missing().length}, counted dropped ${await dropped()}, delivered twice ${duplicates.length}`,
+        );
+        assert.ok(during > 0, 'no insight was accepted during the failover');
+        assert.ok(missing().length <= (await dropped()), 'accepted insights neither delivered nor counted as dropped');
+        // With the replica in sync at the kill nothing is lost at all.
+        assert.deepEqual(missing(), []);
+        assert.equal(await dropped(), 0);
       } finally {
-        master.disconnect();
+        for (const agent of agents) await agent.kill();
       }
-      const inStreamAtKill = accepted.length;
-      // Asynchronous replication: what the replica has not received when the master dies is gone
-      // (the queue counts it as lost in the reset, see below). Here the replica has caught up.
-      await sentinels.replicaInSync();
-
-      // The master dies while both pods keep accepting insights.
-      const killedAt = Date.now();
-      let failing = true;
-      const failover = sentinels.failover().finally(() => (failing = false));
-      let during = 0;
-      while (failing) {
-        const before = accepted.length;
-        await Promise.all(agents.map((agent) => send(agent, 'during')));
-        during += accepted.length - before;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      await failover;
-      const failoverMs = Date.now() - killedAt;
-      for (let round = 0; round < 4; round++) await send(agents[round % 2]!, 'after');
-
-      fake.setInsightStatus(200);
-      const releasedAt = Date.now();
-      const delivered = (): string[] => fake.insights.flatMap((r) => (r.body as Insight[]).map((i) => i.user?.keyId ?? '')).filter((k) => k.startsWith(prefix));
-      const dropped = async (): Promise<number> => {
-        let sum = 0;
-        for (const agent of agents) sum += (await metric(agent, 'featbit_agent_insights_dropped_total')) + (await metric(agent, 'featbit_agent_insights_lost_total'));
-        return sum;
-      };
-      const missing = (): string[] => {
-        const got = new Set(delivered());
-        return accepted.filter((k) => !got.has(k));
-      };
-      const end = Date.now() + 30_000;
-      while (missing().length > (await dropped()) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 100));
-      const deliveredMs = Date.now() - releasedAt;
-
-      const seen = new Set<string>();
-      const duplicates = delivered().filter((k) => (seen.has(k) ? true : (seen.add(k), false)));
-      t.diagnostic(
-        `failover ${failoverMs} ms after the master was killed; accepted ${accepted.length} (${inStreamAtKill} in the stream at the kill, ${during} during the failover); ` +
-          `all delivered ${deliveredMs} ms after FeatBit came back; lost ${missing().length}, counted dropped ${await dropped()}, delivered twice ${duplicates.length}`,
-      );
-      assert.ok(during > 0, 'no insight was accepted during the failover');
-      assert.ok(missing().length <= (await dropped()), 'accepted insights neither delivered nor counted as dropped');
-      // With the replica in sync at the kill nothing is lost at all.
-      assert.deepEqual(missing(), []);
-      assert.equal(await dropped(), 0);
-    } finally {
-      for (const agent of agents) await agent.kill();
-    }
+    });
   });
-});
+}
+
+describeFailover(false);
+describeFailover(true);
