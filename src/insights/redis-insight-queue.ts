@@ -123,6 +123,12 @@ export interface RedisQueueStats {
  * accepted, and entries a dead pod had taken are claimed by the others after a minute. Bounded in
  * entries and bytes (oldest deleted, counted). Resumes by itself when the stream or its group
  * disappears (NOGROUP), and acknowledges pending entries that were trimmed away.
+ *
+ * Topologies: in a Cluster the stream and its meta hash carry one hash tag (one slot, so the scripts
+ * and the consumer group work there). Across a Sentinel failover nothing written before the kill
+ * and replicated is lost, and writes that fail meanwhile stay in memory and are retried; a write
+ * the old master acknowledged after the promotion and before its demotion is discarded by Redis
+ * (asynchronous replication) without this queue knowing.
  */
 export class RedisInsightQueue implements InsightQueue {
   private readonly logger = new Logger(RedisInsightQueue.name);
