@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
+import { hashTagged } from '../store/redis/redis-connection.js';
 import { ThrottledLog, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
 import { WriteBuffer } from './write-buffer.js';
 
@@ -122,12 +123,19 @@ export interface RedisQueueStats {
  * accepted, and entries a dead pod had taken are claimed by the others after a minute. Bounded in
  * entries and bytes (oldest deleted, counted). Resumes by itself when the stream or its group
  * disappears (NOGROUP), and acknowledges pending entries that were trimmed away.
+ *
+ * Topologies: in a Cluster the stream and its meta hash carry one hash tag (one slot, so the scripts
+ * and the consumer group work there). Across a Sentinel failover nothing written before the kill
+ * and replicated is lost, and writes that fail meanwhile stay in memory and are retried; a write
+ * the old master acknowledged after the promotion and before its demotion is discarded by Redis
+ * (asynchronous replication) without this queue knowing.
  */
 export class RedisInsightQueue implements InsightQueue {
   private readonly logger = new Logger(RedisInsightQueue.name);
   private readonly overflow = new ThrottledLog(this.logger, 'insight stream full; oldest insights dropped');
   private readonly writeFailures = new ThrottledLog(this.logger, 'insights not yet written to redis; kept in memory and retried', 'error');
   private readonly group = 'forwarders';
+  private readonly key: string;
   private readonly meta: string;
   private readonly buffer: WriteBuffer;
   private readonly bounds: QueueBounds;
@@ -143,12 +151,15 @@ export class RedisInsightQueue implements InsightQueue {
   private lostOut = 0;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly key: string,
+    private readonly redis: Redis | Cluster,
+    key: string,
     private readonly consumer: string,
     bounds: number | QueueBounds,
   ) {
-    this.meta = `${key}:meta`;
+    // In a Cluster the stream and its meta hash must share a slot (the scripts touch both, and the
+    // consumer group lives with the stream): a key without a hash tag gets one.
+    this.key = redis instanceof Cluster ? hashTagged(key) : key;
+    this.meta = `${this.key}:meta`;
     this.bounds = typeof bounds === 'number' ? { maxEntries: bounds, maxBytes: Number.MAX_SAFE_INTEGER } : bounds;
     this.buffer = new WriteBuffer(
       this.bounds,

@@ -10,6 +10,8 @@ import { OwnRedisCluster } from '../support/redis-topologies.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { postBootstrap } from '../support/agent-app.js';
 import { ENV_ID, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { describeRedisInsightQueueContract, storeClient } from './insight-queues.contract.js';
+import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -43,6 +45,8 @@ describe('Redis Cluster (three masters)', () => {
     await store.ping();
     return { store, cleanup: () => Promise.resolve() };
   });
+
+  describeRedisInsightQueueContract('Cluster', () => storeClient(options('insights', freshPrefix())));
 
   it('keeps every key of one prefix on one slot, and carries changes between pods', async () => {
     const prefix = freshPrefix();
@@ -103,6 +107,42 @@ describe('Redis Cluster (three masters)', () => {
     } finally {
       await first.kill();
       await second.kill();
+    }
+  });
+
+  it('carries insights through the stream on the prefix slot: what either pod accepts reaches FeatBit', async (t) => {
+    const prefix = freshPrefix();
+    const fake = await FakeFeatBitServer.start();
+    const env = { MODE: 'offline', STORE: 'redis', REDIS_CLUSTER_NODES: cluster.nodeList, REDIS_KEY_PREFIX: prefix, LEADER_LEASE_SECONDS: '1', EVENT_URI: fake.httpUrl };
+    const agents = [await AgentProcess.start({ ...env, AGENT_ID: 'insights-a' }), await AgentProcess.start({ ...env, AGENT_ID: 'insights-b' })];
+    const admin = new Cluster(cluster.hostPorts);
+    try {
+      assert.equal((await postBootstrap(agents[0]!.httpUrl, sampleBootstrap())).status, 200);
+      for (const agent of agents) await agent.until(async () => (await agent.readiness())[0] === 200);
+      const sent: string[] = [];
+      for (let round = 0; round < 6; round++) {
+        const keys = Array.from({ length: 20 }, (_, i) => `${prefix}${round}-${i}`);
+        const response = await fetch(`${agents[round % 2]!.httpUrl}/api/public/insight/track`, {
+          method: 'POST',
+          headers: { authorization: SERVER_SECRET, 'content-type': 'application/json' },
+          body: JSON.stringify(keys.map((keyId) => ({ user: { keyId } }))),
+        });
+        assert.equal(response.status, 200);
+        sent.push(...keys);
+      }
+      const delivered = (): string[] =>
+        fake.insights.flatMap((r) => (r.body as { user?: { keyId: string } }[]).map((i) => i.user?.keyId ?? '')).filter((k) => k.startsWith(prefix));
+      await agents[0]!.until(() => Promise.resolve(new Set(delivered()).size === sent.length), 20_000);
+      t.diagnostic(`delivered ${delivered().length} of ${sent.length} accepted (${delivered().length - new Set(delivered()).size} twice)`);
+      const stream = `{${prefix}}insights`;
+      assert.equal(await admin.exists(stream), 1);
+      assert.equal(Number(await admin.cluster('KEYSLOT', stream)), Number(await admin.cluster('KEYSLOT', `{${prefix}}current`)));
+      const groups = (await admin.xinfo('GROUPS', stream)) as unknown[][];
+      assert.equal(groups.length, 1);
+    } finally {
+      admin.disconnect();
+      for (const agent of agents) await agent.kill();
+      await fake.stop();
     }
   });
 });

@@ -7,6 +7,7 @@ import { OwnRedisSentinels } from '../support/redis-topologies.js';
 import { AgentProcess } from '../support/agent-process.js';
 import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
 import { ENV_ID, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { describeRedisInsightQueueContract, storeClient } from './insight-queues.contract.js';
 
 async function darkMode(agent: AgentProcess): Promise<unknown> {
   const response = await fetch(`${agent.httpUrl}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET }, signal: AbortSignal.timeout(2000) });
@@ -43,6 +44,20 @@ describe('Redis Sentinel (master, replica, three sentinels; passwords on both)',
     await store.ping();
     return { store, cleanup: () => Promise.resolve() };
   });
+
+  describeRedisInsightQueueContract('Sentinel', () =>
+    storeClient({
+      url: '',
+      sentinels: sentinels.hostPorts,
+      sentinelMaster: sentinels.masterName,
+      password: PASSWORD,
+      sentinelPassword: SENTINEL_PASSWORD,
+      keyPrefix: freshPrefix(),
+      podId: 'insights',
+      leaseMs: 1000,
+      commandTimeoutMs: 1000,
+    }),
+  );
 
   it('refuses a wrong sentinel password or a wrong data password, without hanging', async () => {
     for (const [password, sentinelPassword] of [

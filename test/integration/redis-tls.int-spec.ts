@@ -10,6 +10,7 @@ import { AgentProcess } from '../support/agent-process.js';
 import { postBootstrap } from '../support/agent-app.js';
 import { sampleBootstrap } from '../support/sample-data.js';
 import { readFileSync } from 'node:fs';
+import { describeRedisInsightQueueContract, storeClient } from './insight-queues.contract.js';
 
 const USER = 'featbit-agent';
 const PASSWORD = 'tls-acl-Secret-4711';
@@ -69,6 +70,8 @@ describe('Redis over TLS with an ACL user', () => {
     await store.ping();
     return { store, cleanup: () => Promise.resolve() };
   });
+
+  describeRedisInsightQueueContract('rediss://, mutual TLS, ACL user', () => storeClient(storeOptions()));
 
   it('refuses a wrong password, a missing client certificate and a wrong server name, without hanging', async () => {
     for (const overrides of [

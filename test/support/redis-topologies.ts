@@ -160,6 +160,30 @@ export class OwnRedisSentinels {
     }
   }
 
+  /**
+   * Waits until the replica has everything the master holds (link up, replication offsets equal).
+   * Right after start the replica may still be in its first (diskless, delayed) sync: a failover
+   * then promotes an empty replica.
+   */
+  async replicaInSync(timeoutMs = 20_000): Promise<void> {
+    const master = this.master.connect();
+    const replica = this.replica.connect();
+    const field = (info: string, name: string): string => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+    try {
+      await until(
+        async () => {
+          const [m, r] = [String(await master.info('replication')), String(await replica.info('replication'))];
+          return field(r, 'master_link_status') === 'up' && field(m, 'master_repl_offset') === field(r, 'slave_repl_offset');
+        },
+        timeoutMs,
+        'replica in sync',
+      );
+    } finally {
+      master.disconnect();
+      replica.disconnect();
+    }
+  }
+
   /** Kills the master and waits until the sentinels have promoted the replica. */
   async failover(): Promise<void> {
     await this.master.stop();
