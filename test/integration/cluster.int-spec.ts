@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { FbClientBuilder, UserBuilder, type IFbClient } from '@featbit/node-server-sdk';
 import { AgentProcess } from '../support/agent-process.js';
 import { OwnRedis, freshPrefix, freePort } from '../support/redis.js';
-import { OwnRedisCluster } from '../support/redis-topologies.js';
+import { OwnRedisCluster, OwnRedisSentinels } from '../support/redis-topologies.js';
 import { makeCertificates } from '../support/tls-certs.js';
 import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
 import { ENV_ID, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
@@ -42,9 +42,9 @@ interface Topology {
 
 /**
  * The cluster behaviours every Redis topology must keep (one server, TLS with an ACL user, a
- * three-master Cluster). `more` adds tests that need the topology's own handle.
+ * three-master Cluster, Sentinel). `more` adds tests that need the topology's own handle.
  */
-function describeAgentCluster<T extends Topology>(name: string, start: () => Promise<T>, more?: (ctx: { topology: () => T; agents: AgentProcess[]; sdks: IFbClient[]; prefix: string }) => void): void {
+function describeAgentCluster<T extends Topology>(name: string, start: () => Promise<T>, more?: (ctx: { topology: () => T; agents: AgentProcess[]; sdks: IFbClient[]; prefix: string; fake: () => FakeFeatBitServer }) => void): void {
   describe(name, () => {
     let topology: T;
     let fake: FakeFeatBitServer;
@@ -125,7 +125,7 @@ function describeAgentCluster<T extends Topology>(name: string, start: () => Pro
       for (const sdk of survivorSdks) await becomes(sdk, 'dark-mode', false);
     });
 
-    more?.({ topology: () => topology, agents, sdks, prefix });
+    more?.({ topology: () => topology, agents, sdks, prefix, fake: () => fake });
   });
 }
 
@@ -179,6 +179,24 @@ describeAgentCluster('a cluster of agents on a three-master Redis Cluster', asyn
   const cluster = await OwnRedisCluster.start();
   return { env: { REDIS_CLUSTER_NODES: cluster.nodeList }, stop: () => cluster.stop() };
 });
+
+describeAgentCluster(
+  'a cluster of agents on a Sentinel-managed master and replica',
+  async () => {
+    const sentinels = await OwnRedisSentinels.start();
+    return { sentinels, env: { REDIS_SENTINELS: sentinels.sentinelList, REDIS_SENTINEL_MASTER: sentinels.masterName }, stop: () => sentinels.stop() };
+  },
+  ({ topology, sdks, fake }) => {
+    it('fails over in the middle: a change made after the master dies reaches the SDKs of every pod', async () => {
+      await topology().sentinels.replicaInSync();
+      await topology().sentinels.failover();
+      const flag = fake().flag(ENV_ID, 'dark-mode') ?? {};
+      const next = flag['isEnabled'] !== true;
+      fake().upsertFlag(ENV_ID, { ...flag, isEnabled: next, updatedAt: new Date().toISOString() });
+      for (const sdk of sdks) await becomes(sdk, 'dark-mode', next, 20_000);
+    });
+  },
+);
 
 describe('an agent on SQLite', () => {
   it('serves its last data at once after a restart while FeatBit is down', async () => {
