@@ -23,6 +23,11 @@ export interface QueueBounds {
   maxBytes: number;
 }
 
+/** A bound given as an entry count (bytes unbounded) or as both bounds. */
+export function queueBounds(bounds: number | QueueBounds): QueueBounds {
+  return typeof bounds === 'number' ? { maxEntries: bounds, maxBytes: Number.MAX_SAFE_INTEGER } : bounds;
+}
+
 /** Bytes an entry counts for in the byte bounds: UTF-8 bytes of its JSON and of its secret. */
 export function entryBytes(entry: QueuedInsight): number {
   return Buffer.byteLength(entry.body) + Buffer.byteLength(entry.secret);

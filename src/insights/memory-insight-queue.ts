@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { entryBytes, ThrottledLog, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
+import { entryBytes, queueBounds, ThrottledLog, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
 
 interface Slot {
   seq: number;
@@ -22,7 +22,7 @@ export class MemoryInsightQueue implements InsightQueue {
   private readonly bounds: QueueBounds;
 
   constructor(bounds: number | QueueBounds) {
-    this.bounds = typeof bounds === 'number' ? { maxEntries: bounds, maxBytes: Number.MAX_SAFE_INTEGER } : bounds;
+    this.bounds = queueBounds(bounds);
   }
 
   push(entries: QueuedInsight[]): void {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { Cluster, type Redis } from 'ioredis';
 import { hashTagged } from '../store/redis/redis-connection.js';
-import { ThrottledLog, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
+import { ThrottledLog, queueBounds, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
 import { WriteBuffer } from './write-buffer.js';
 
 /** A stream entry as XREADGROUP/XAUTOCLAIM give it; fields are null when the entry was deleted while pending. */
@@ -160,17 +160,9 @@ export class RedisInsightQueue implements InsightQueue {
     // consumer group lives with the stream): a key without a hash tag gets one.
     this.key = redis instanceof Cluster ? hashTagged(key) : key;
     this.meta = `${this.key}:meta`;
-    this.bounds = typeof bounds === 'number' ? { maxEntries: bounds, maxBytes: Number.MAX_SAFE_INTEGER } : bounds;
-    this.buffer = new WriteBuffer(
-      this.bounds,
-      (entries, sizes) => this.write(entries, sizes),
-      (entries, sizes, error) => {
-        // Redis is away: keep the entries in memory (bounded) and try again.
-        this.writeFailures.add(entries.length, { err: String(error) });
-        this.buffer.unshift(entries, sizes, 1000);
-      },
-      (count) => this.overflow.add(count),
-    );
+    this.bounds = queueBounds(bounds);
+    // Redis is away: the entries stay in memory (bounded) and are written again.
+    this.buffer = WriteBuffer.retrying(this.bounds, (entries, sizes) => this.write(entries, sizes), this.writeFailures, this.overflow);
   }
 
   get dropped(): number {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { ThrottledLog, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
+import { ThrottledLog, queueBounds, type InsightBatch, type InsightQueue, type QueueBounds, type QueuedInsight } from './insight-queue.js';
 import { WriteBuffer } from './write-buffer.js';
 
 /** Bytes of a row as the bounds count them (UTF-8 of body and secret), in SQL. */
@@ -29,16 +29,8 @@ export class SqliteInsightQueue implements InsightQueue {
     private readonly db: DataSource,
     bounds: number | QueueBounds,
   ) {
-    this.bounds = typeof bounds === 'number' ? { maxEntries: bounds, maxBytes: Number.MAX_SAFE_INTEGER } : bounds;
-    this.buffer = new WriteBuffer(
-      this.bounds,
-      (entries, sizes) => this.write(entries, sizes),
-      (entries, sizes, error) => {
-        this.writeFailures.add(entries.length, { err: String(error) });
-        this.buffer.unshift(entries, sizes, 1000);
-      },
-      (count) => this.overflow.add(count),
-    );
+    this.bounds = queueBounds(bounds);
+    this.buffer = WriteBuffer.retrying(this.bounds, (entries, sizes) => this.write(entries, sizes), this.writeFailures, this.overflow);
   }
 
   get dropped(): number {

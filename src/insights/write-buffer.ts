@@ -1,4 +1,5 @@
-import { entryBytes, type QueueBounds, type QueuedInsight } from './insight-queue.js';
+import { entryBytes, type QueueBounds, type QueuedInsight, type ThrottledLog } from './insight-queue.js';
+import { errorDetail } from '../common/error-detail.js';
 
 /**
  * Intake side of the persistent queues: SDK requests append here and return at once; `write`
@@ -21,6 +22,28 @@ export class WriteBuffer {
     private readonly onDrop: (count: number) => void = () => undefined,
     private readonly delayMs = 20,
   ) {}
+
+  /**
+   * A buffer whose failed writes (the backend is away, the disk full) are logged, throttled, and go
+   * back to its front to be written again a second later; drops past its bounds are logged too.
+   */
+  static retrying(
+    bounds: QueueBounds,
+    write: (entries: QueuedInsight[], sizes: number[]) => Promise<void>,
+    failures: ThrottledLog,
+    overflow: ThrottledLog,
+  ): WriteBuffer {
+    const buffer: WriteBuffer = new WriteBuffer(
+      bounds,
+      write,
+      (entries, sizes, error) => {
+        failures.add(entries.length, { ...errorDetail(error) });
+        buffer.unshift(entries, sizes, 1000);
+      },
+      (count) => overflow.add(count),
+    );
+    return buffer;
+  }
 
   get length(): number {
     return this.entries.length;
