@@ -132,15 +132,6 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         this.set(sync.role === 'follower' || config.mode !== 'agent' ? 0 : 1);
       },
     });
-    new Counter({
-      name: 'featbit_agent_upstream_reconnects_total',
-      help: 'Upstream connections to FeatBit that closed and were retried',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(sync.reconnects);
-      },
-    });
     this.pushes.onFanOut((record) => {
       this.fanOut.observe({ sdk_type: record.type }, record.ms / 1000);
       this.pushed += record.sockets;
@@ -231,15 +222,6 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         this.set(store.persistence?.state === 'degraded' ? 1 : 0);
       },
     });
-    new Counter({
-      name: 'featbit_agent_store_write_failures_total',
-      help: 'Writes the store backend refused (each failed attempt, retries included)',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(store.persistence?.writeFailures ?? 0);
-      },
-    });
     new Gauge({
       name: 'featbit_agent_store_stale',
       help: 'Shared store: 1 when this pod\'s copy may differ from the store (changes not written back, or not compared lately)',
@@ -266,15 +248,6 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         this.set(store.health?.().lastReconcileAgeSeconds ?? -1);
       },
     });
-    new Counter({
-      name: 'featbit_agent_store_timeouts_total',
-      help: 'Shared store commands that timed out',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(store.health?.().timeouts ?? 0);
-      },
-    });
     new Gauge({
       name: 'featbit_agent_insight_queue_depth',
       help: 'Insights waiting to be forwarded',
@@ -283,21 +256,21 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         this.set(await insights.queue.depth().catch(() => -1));
       },
     });
-    new Counter({
-      name: 'featbit_agent_upstream_items_skipped_total',
-      help: 'Invalid flags, segments and secrets received from FeatBit and left out (the rest of each message was applied)',
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(sync.upstreamItemsSkipped);
-      },
-    });
+    const insightStats = (): Record<string, number> => ({ ...insights.forwarder?.stats });
+    // Monotonic totals kept by their owners; each counter mirrors one.
     const totals: [string, string, () => number][] = [
       ['featbit_agent_insights_accepted_total', 'Insights accepted from SDKs', () => insights.accepted],
       ['featbit_agent_insights_forwarded_total', 'Insights delivered to FeatBit', () => insights.forwarder?.stats.forwarded ?? 0],
       ['featbit_agent_insights_retried_total', 'Insight deliveries retried', () => insights.forwarder?.stats.retried ?? 0],
       ['featbit_agent_insights_rejected_total', 'Insights FeatBit refused for good (4xx), dropped', () => insights.forwarder?.stats.rejected ?? 0],
       ['featbit_agent_insights_dropped_total', 'Insights dropped because the queue was full', () => insights.queue.dropped],
+      ['featbit_agent_insights_split_total', 'Insight groups split in two after FeatBit answered 413 or refused them (bisection)', () => insightStats()['splits'] ?? 0],
+      ['featbit_agent_insights_ack_retries_total', 'Failed acknowledgements of delivered insights, retried (not re-sent)', () => insightStats()['ackRetries'] ?? 0],
+      ['featbit_agent_upstream_reconnects_total', 'Upstream connections to FeatBit that closed and were retried', () => sync.reconnects],
+      ['featbit_agent_store_write_failures_total', 'Writes the store backend refused (each failed attempt, retries included)', () => store.persistence?.writeFailures ?? 0],
+      ['featbit_agent_store_timeouts_total', 'Shared store commands that timed out', () => store.health?.().timeouts ?? 0],
+      ['featbit_agent_upstream_items_skipped_total', 'Invalid flags, segments and secrets received from FeatBit and left out (the rest of each message was applied)', () => sync.upstreamItemsSkipped],
+      ['featbit_agent_insights_lost_total', 'Insights lost: memory queue not delivered within the drain bound, or local files full', () => (insightStats()['lostOnShutdown'] ?? 0) + insights.local.dropped],
     ];
     this.observeRegex();
     for (const [name, help, read] of totals) {
@@ -307,23 +280,6 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         registers: [this.registry],
         collect() {
           // The owners keep monotonic totals; the counter mirrors them.
-          this.reset();
-          this.inc(read());
-        },
-      });
-    }
-    const insightStats = (): Record<string, number> => ({ ...insights.forwarder?.stats });
-    const insightTotals: [string, string, () => number][] = [
-      ['featbit_agent_insights_split_total', 'Insight groups split in two after FeatBit answered 413 or refused them (bisection)', () => insightStats()['splits'] ?? 0],
-      ['featbit_agent_insights_ack_retries_total', 'Failed acknowledgements of delivered insights, retried (not re-sent)', () => insightStats()['ackRetries'] ?? 0],
-      ['featbit_agent_insights_lost_total', 'Insights lost: memory queue not delivered within the drain bound, or local files full', () => (insightStats()['lostOnShutdown'] ?? 0) + insights.local.dropped],
-    ];
-    for (const [name, help, read] of insightTotals) {
-      new Counter({
-        name,
-        help,
-        registers: [this.registry],
-        collect() {
           this.reset();
           this.inc(read());
         },
