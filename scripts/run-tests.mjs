@@ -2,6 +2,9 @@
 // Usage: node scripts/run-tests.mjs [unit|e2e|integration|chaos|deploy ...] [--filter substring]
 // Without REDIS_URL it starts a redis-server of its own on a free port (no persistence) and stops
 // it afterwards, so a fresh clone needs only Node and the redis-server binary.
+// No --test-force-exit: with it, a file's process could exit before all of its results reached the
+// runner (clean-clone runs counted 705 and 713 of 719 tests, all "passing"). Each file must close
+// what it opens; a file that keeps its process alive fails at --test-timeout instead of hanging.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
@@ -69,7 +72,7 @@ if (files.length === 0) {
 const redis = await ownRedis();
 const result = spawnSync(
   process.execPath,
-  ['--enable-source-maps', '--test', '--test-force-exit', `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 120000}`, '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
+  ['--enable-source-maps', '--test', `--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 120000}`, '--test-reporter=spec', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
   { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', ...(redis ? { REDIS_URL: redis.url } : {}) } },
 );
 redis?.child.kill('SIGKILL');

@@ -19,6 +19,7 @@ class ReconnectingSdk {
   version = 0;
   darkModeUpdatedAt = 0;
   connects = 0;
+  private stopped = false;
 
   constructor(private readonly endpoints: string[]) {}
 
@@ -26,12 +27,20 @@ class ReconnectingSdk {
     return new Promise((resolve) => this.tryEndpoint(0, resolve));
   }
 
+  /** Closes the socket for good: no reconnection, so the test file can end. */
+  stop(): void {
+    this.stopped = true;
+    this.socket?.terminate();
+  }
+
   private tryEndpoint(index: number, ready: () => void): void {
+    if (this.stopped) return;
     const url = this.endpoints[index % this.endpoints.length]!;
     const socket = new WebSocket(`${url}/streaming?type=server&token=${tokenFor(SERVER_SECRET)}`);
     socket.once('error', () => undefined);
     socket.once('unexpected-response', () => socket.terminate());
     socket.once('open', () => {
+      if (this.stopped) return socket.terminate();
       this.socket = socket;
       this.at = index % this.endpoints.length;
       this.connects++;
@@ -52,7 +61,7 @@ class ReconnectingSdk {
     });
     socket.once('close', (code) => {
       if (this.socket === socket) this.socket = undefined;
-      if (code === 4003) return;
+      if (code === 4003 || this.stopped) return;
       // Before it ever opened: try the next endpoint at once; after: reconnect shortly, like SDKs.
       setTimeout(() => this.tryEndpoint(answered ? 0 : index + 1, ready), answered ? 50 + Math.random() * 200 : 20);
     });
@@ -67,9 +76,10 @@ describe('graceful drain on SIGTERM', () => {
     const env = { MODE: 'offline', STORE: 'redis', REDIS_URL, REDIS_KEY_PREFIX: prefix, SHUTDOWN_TIMEOUT_SECONDS: '10' };
     const a = await AgentProcess.start({ ...env, DATA_FILE: SAMPLE_DATA_FILE });
     const b = await AgentProcess.start(env);
+    let sdks: ReconnectingSdk[] = [];
     try {
       await b.until(async () => (await b.readiness())[0] === 200);
-      const sdks = Array.from({ length: 1000 }, () => new ReconnectingSdk([a.wsUrl, b.wsUrl]));
+      sdks = Array.from({ length: 1000 }, () => new ReconnectingSdk([a.wsUrl, b.wsUrl]));
       for (let i = 0; i < sdks.length; i += 100) await Promise.all(sdks.slice(i, i + 100).map((s) => s.connect()));
       assert.ok(sdks.every((s) => s.at === 0 && s.version > 0));
 
@@ -89,8 +99,8 @@ describe('graceful drain on SIGTERM', () => {
       await b.until(async () => sdks.every((s) => s.socket !== undefined && s.at === 1), 20_000);
       await b.until(async () => sdks.every((s) => s.darkModeUpdatedAt === Date.parse(changedAt)), 10_000);
       assert.ok(sdks.every((s) => s.connects >= 2));
-      for (const s of sdks) s.socket?.terminate();
     } finally {
+      for (const s of sdks) s.stop();
       await a.kill();
       await b.kill();
     }
