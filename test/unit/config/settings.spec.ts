@@ -36,7 +36,7 @@ describe('settings schema', () => {
     assert.ok(dataKeys.length > 5, 'no ConfigMap keys found');
     for (const key of dataKeys) assert.ok(NAMES.has(key), `ConfigMap key ${key} is not a declared setting`);
     const deployment = readFileSync(join(chart, 'templates', 'deployment.yaml'), 'utf8');
-    const envNames = [...deployment.matchAll(/- name: ([A-Z][A-Z0-9_]*)\n/g)].map((m) => m[1] ?? '').filter((n) => n !== 'NODE_ENV');
+    const envNames = [...deployment.matchAll(/- name: ([A-Z][A-Z0-9_]*)\n/g)].map((m) => m[1] ?? '').filter((n) => n !== 'NODE_ENV' && n !== 'NODE_OPTIONS');
     for (const name of envNames) assert.ok(NAMES.has(name), `Deployment env ${name} is not a declared setting`);
     const values = readFileSync(join(chart, 'values.yaml'), 'utf8');
     const secretKeys = /existingSecretKeys:\n((?:\s+\w+: \w+\n)+)/.exec(values)?.[1] ?? '';

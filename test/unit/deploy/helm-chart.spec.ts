@@ -155,6 +155,14 @@ describe('helm/featbit-agent', () => {
     assert.notEqual(other['checksum/data'], data['checksum/data']);
   });
 
+  it('caps the V8 heap below the container memory limit, and leaves it to V8 when asked', () => {
+    const envOf = (objects: K8sObject[]) => new Map((agentOf(objects).env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(envOf(renderChart(example('offline-push'))).get('NODE_OPTIONS'), '--max-old-space-size=256');
+    assert.equal(envOf(renderChart([...example('offline-push'), '--set', 'nodeHeapMiB=1024'])).get('NODE_OPTIONS'), '--max-old-space-size=1024');
+    assert.equal(envOf(renderChart([...example('offline-push'), '--set', 'nodeHeapMiB=null'])).has('NODE_OPTIONS'), false);
+    assert.throws(() => renderChart([...example('offline-push'), '--set', 'nodeHeapMiB=16']));
+  });
+
   it('mounts the offline data file read-only and points DATA_FILE at it', () => {
     for (const [name, source] of [['offline-datafile', 'configMap'], ['offline-existing-configmap', 'configMap']] as const) {
       const objects = renderChart(example(name));
