@@ -16,7 +16,7 @@ export interface InsightsOptions {
   maxQueueBytes?: number;
   /** Largest accepted event, in bytes of JSON (INSIGHTS_MAX_EVENT_BYTES; default 64 KiB). */
   maxEventBytes?: number;
-  /** local with the memory store: bound of the NDJSON files (INSIGHTS_LOCAL_MAX_BYTES; default 1 GiB). */
+  /** local: bound of what is kept, NDJSON files or SQLite bodies (INSIGHTS_LOCAL_MAX_BYTES; default 1 GiB). */
   localMaxBytes?: number;
 }
 

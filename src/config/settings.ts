@@ -89,7 +89,7 @@ export const SETTINGS = [
   { field: 'insightsMaxEventBytes', name: 'INSIGHTS_MAX_EVENT_BYTES', type: 'integer', default: 65_536,
     description: 'largest accepted insight event, in bytes of JSON; a request with a larger one is answered 400 and nothing of it is kept' },
   { field: 'insightsLocalMaxBytes', name: 'INSIGHTS_LOCAL_MAX_BYTES', type: 'integer', default: 1_073_741_824,
-    description: '`local` with the memory store: bound of the NDJSON files, in bytes; past it new insights are refused (counted) until retention frees space' },
+    description: '`local` insights: bound of what is kept (the NDJSON files, or the bodies in the SQLite file), in bytes; past it new insights are refused (counted) until retention frees space' },
   { field: 'sdkBodyLimitBytes', name: 'SDK_BODY_LIMIT_BYTES', type: 'integer', default: 1_048_576,
     description: 'largest request body of the SDK, OFREP and insight endpoints (and every route but the bootstrap); larger → 413' },
   { field: 'bootstrapBodyLimitBytes', name: 'BOOTSTRAP_BODY_LIMIT_BYTES', type: 'integer', default: 67_108_864,

@@ -25,8 +25,9 @@ function createQueue(store: FlagStore, config: AgentConfig): InsightQueue {
 }
 
 function createLocal(store: FlagStore, config: AgentConfig): LocalInsightStore {
-  if (store instanceof SqliteFlagStore) return new SqliteLocalInsights(store.dataSource);
-  return new FileLocalInsights(join(config.insights.dir), config.insights.localMaxBytes ?? DEFAULT_LOCAL_MAX_BYTES);
+  const maxBytes = config.insights.localMaxBytes ?? DEFAULT_LOCAL_MAX_BYTES;
+  if (store instanceof SqliteFlagStore) return new SqliteLocalInsights(store.dataSource, maxBytes);
+  return new FileLocalInsights(join(config.insights.dir), maxBytes);
 }
 
 @Module({})

@@ -25,18 +25,52 @@ export interface LocalInsightStore {
   readonly dropped: number;
 }
 
-/** In the agent's SQLite file (STORE=sqlite). */
+/**
+ * In the agent's SQLite file (STORE=sqlite). Bounded like the files: past INSIGHTS_LOCAL_MAX_BYTES
+ * (bytes of the kept JSON bodies), new insights are refused (counted, logged once a minute) until
+ * retention purges old ones.
+ */
 export class SqliteLocalInsights implements LocalInsightStore {
-  readonly dropped = 0;
+  private readonly logger = new Logger(SqliteLocalInsights.name);
+  private readonly fullLog = new ThrottledLog(this.logger, 'local insights in SQLite reached INSIGHTS_LOCAL_MAX_BYTES; new insights not kept');
+  /** Bytes of the kept bodies, once counted. */
+  private used?: number;
+  dropped = 0;
 
-  constructor(private readonly db: DataSource) {}
+  constructor(
+    private readonly db: DataSource,
+    private readonly maxBytes = DEFAULT_LOCAL_MAX_BYTES,
+  ) {}
+
+  private async usedBytes(): Promise<number> {
+    if (this.used === undefined) {
+      const [row] = await this.db.query<[{ bytes: number | null }]>('SELECT SUM(LENGTH(CAST(body AS BLOB))) AS bytes FROM insight_local');
+      this.used ??= Number(row?.bytes ?? 0);
+    }
+    return this.used;
+  }
 
   async store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void> {
-    for (let i = 0; i < insights.length; i += 300) {
-      const chunk = insights.slice(i, i + 300);
+    const bodies = insights.map((insight) => JSON.stringify(insight));
+    let used = await this.usedBytes();
+    // Decided and counted synchronously, so concurrent requests cannot both pass the bound.
+    const kept: string[] = [];
+    for (const body of bodies) {
+      const size = Buffer.byteLength(body);
+      if (used + size > this.maxBytes) continue;
+      used += size;
+      kept.push(body);
+    }
+    this.used = used;
+    if (kept.length < bodies.length) {
+      this.dropped += bodies.length - kept.length;
+      this.fullLog.add(bodies.length - kept.length, { maxBytes: this.maxBytes });
+    }
+    for (let i = 0; i < kept.length; i += 300) {
+      const chunk = kept.slice(i, i + 300);
       await this.db.query(
         `INSERT INTO insight_local (env_id, received_at, body) VALUES ${chunk.map(() => '(?, ?, ?)').join(',')}`,
-        chunk.flatMap((insight) => [envId, receivedAt.getTime(), JSON.stringify(insight)]),
+        chunk.flatMap((body) => [envId, receivedAt.getTime(), body]),
       );
     }
   }
@@ -59,6 +93,7 @@ export class SqliteLocalInsights implements LocalInsightStore {
   async purge(before: Date): Promise<number> {
     const [{ count }] = await this.db.query<[{ count: number }]>('SELECT COUNT(*) AS count FROM insight_local WHERE received_at < ?', [before.getTime()]);
     await this.db.query('DELETE FROM insight_local WHERE received_at < ?', [before.getTime()]);
+    this.used = undefined;
     return count;
   }
 }
