@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OwnRedisSentinels } from '../support/redis-topologies.js';
 import { AgentProcess } from '../support/agent-process.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.js';
 import { freshPrefix } from '../support/redis.js';
 import { SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
@@ -39,15 +40,29 @@ async function metric(agent: AgentProcess, name: string): Promise<number> {
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
-function describeFailover(featbitUp: boolean): void {
-  describe(`insight stream across a Sentinel failover (agent processes, REDIS_SENTINELS; FeatBit ${featbitUp ? 'taking insights throughout' : 'away until after the failover'})`, () => {
+/**
+ * `slowSentinelMs`: the pods name first a sentinel whose answers reach them that late (behind a
+ * proxy). A pod reconnecting after the kill then spends most of the failover waiting for that
+ * sentinel to name the master, and the sentinels' +switch-master arrives meanwhile.
+ */
+function describeFailover({ featbitUp, slowSentinelMs }: { featbitUp: boolean; slowSentinelMs?: number }): void {
+  const slow = slowSentinelMs ? `; the first sentinel answers ${slowSentinelMs} ms late` : '';
+  describe(`insight stream across a Sentinel failover (agent processes, REDIS_SENTINELS; FeatBit ${featbitUp ? 'taking insights throughout' : 'away until after the failover'}${slow})`, () => {
     let sentinels: OwnRedisSentinels;
     let fake: FakeFeatBitServer;
+    let proxy: TcpProxy | undefined;
+    let sentinelList = '';
     before(async () => {
       sentinels = await OwnRedisSentinels.start({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
       fake = await FakeFeatBitServer.start({ data: sampleBootstrap() });
+      sentinelList = sentinels.sentinelList;
+      if (slowSentinelMs) {
+        proxy = await TcpProxy.start(sentinels.hostPorts[0]!.port, '127.0.0.1', { replyDelayMs: slowSentinelMs });
+        sentinelList = `127.0.0.1:${proxy.port},${sentinelList}`;
+      }
     });
     after(async () => {
+      await proxy?.stop();
       await fake.stop();
       await sentinels.stop();
     });
@@ -56,7 +71,8 @@ function describeFailover(featbitUp: boolean): void {
     // pod accepted after the kill. ioredis had ended that pod's Sentinel connection for good (the
     // +switch-master arrived while it asked a sentinel for the master; see ReconnectingRedis), so
     // its write buffer never reached the new master. redis-sentinel.int-spec.ts hits that window
-    // on purpose; here it shows only under load.
+    // on purpose at the client; the slow-sentinel variant makes it likely for agent processes
+    // (before the fix it lost everything both pods accepted after the kill).
     it('delivers every insight accepted with 200 before and during the failover (at least once), or counts it as dropped', async (t) => {
       const prefix = freshPrefix();
       const agents: AgentProcess[] = [];
@@ -74,7 +90,7 @@ function describeFailover(featbitUp: boolean): void {
             await AgentProcess.start({
               MODE: 'agent',
               STORE: 'redis',
-              REDIS_SENTINELS: sentinels.sentinelList,
+              REDIS_SENTINELS: sentinelList,
               REDIS_SENTINEL_MASTER: sentinels.masterName,
               REDIS_PASSWORD: PASSWORD,
               REDIS_SENTINEL_PASSWORD: SENTINEL_PASSWORD,
@@ -173,8 +189,9 @@ function describeFailover(featbitUp: boolean): void {
   });
 }
 
-describeFailover(false);
-describeFailover(true);
+describeFailover({ featbitUp: false });
+describeFailover({ featbitUp: true });
+describeFailover({ featbitUp: true, slowSentinelMs: 1000 });
 
 describe('insight stream across a graceful Sentinel failover (SENTINEL FAILOVER: the old master is demoted, not killed)', () => {
   let sentinels: OwnRedisSentinels;
