@@ -42,6 +42,14 @@ export interface ForwarderTimings {
 /** About the largest request body sent at once (JSON characters): a secret's part of a batch goes in pieces under it. */
 export const MAX_POST_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Longest wait between attempts to reach the queue (take, acknowledge) while it is unavailable (Redis
+ * away or failing over, SQLite busy). Its own backoff, apart from FeatBit's: the queue's client
+ * reconnects by itself, and delivery should resume within seconds of it being back, however long
+ * it was away.
+ */
+export const QUEUE_RETRY_CAP_MS = 5000;
+
 export const DEFAULT_FORWARDER_TIMINGS: ForwarderTimings = { idleMs: 1000, timeoutMs: 5000, backoffBaseMs: 500, backoffCapMs: 30_000, batchSize: 500 };
 
 /**
@@ -145,15 +153,18 @@ export class InsightForwarder {
   }
 
   private async run(): Promise<void> {
+    // Failed deliveries back off up to backoffCapMs; failed takes on their own, up to QUEUE_RETRY_CAP_MS.
     let attempt = 0;
+    let takeAttempt = 0;
     while (!this.finished) {
       let batch: InsightBatch | null = null;
       try {
         batch = await this.queue.take(this.timings.batchSize);
+        takeAttempt = 0;
       } catch (error) {
         this.takeLog.add(1, { ...errorDetail(error) });
         if (this.stopping.signal.aborted) return;
-        await sleep(fullJitterDelay(attempt++, this.timings.backoffBaseMs, this.timings.backoffCapMs), this.stopping.signal);
+        await sleep(this.queueRetryDelay(takeAttempt++), this.stopping.signal);
         continue;
       }
       if (!batch) {
@@ -253,7 +264,7 @@ export class InsightForwarder {
     }
   }
 
-  /** Acknowledges the batch, retrying a failed acknowledgement (disk full, I/O error, busy) until the deadline. */
+  /** Acknowledges the batch, retrying a failed acknowledgement (disk full, I/O error, busy, Redis away) until the deadline. */
   private async settle(batch: InsightBatch, keep: ReadonlySet<number>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -265,9 +276,13 @@ export class InsightForwarder {
         this.ackLog.add(1, { ...errorDetail(error) });
         // At the deadline a durable queue keeps the batch (sent again after a restart: at least once).
         if (this.hard.signal.aborted) return;
-        await sleep(fullJitterDelay(attempt, this.timings.backoffBaseMs, this.timings.backoffCapMs), this.hard.signal);
+        await sleep(this.queueRetryDelay(attempt), this.hard.signal);
       }
     }
+  }
+
+  private queueRetryDelay(attempt: number): number {
+    return fullJitterDelay(attempt, this.timings.backoffBaseMs, Math.min(this.timings.backoffCapMs, QUEUE_RETRY_CAP_MS));
   }
 
   private idle(): Promise<void> {

@@ -127,8 +127,9 @@ export interface RedisQueueStats {
  * Topologies: in a Cluster the stream and its meta hash carry one hash tag (one slot, so the scripts
  * and the consumer group work there). Across a Sentinel failover nothing written before the kill
  * and replicated is lost, and writes that fail meanwhile stay in memory and are retried; a write
- * the old master acknowledged after the promotion and before its demotion is discarded by Redis
- * (asynchronous replication) without this queue knowing.
+ * the old master acknowledged but had not replicated (its last moments before a kill, or between
+ * the promotion and its demotion) is discarded by Redis (asynchronous replication) without this
+ * queue knowing. Writes do not WAIT for a replica (README, "Insights across a failover").
  */
 export class RedisInsightQueue implements InsightQueue {
   private readonly logger = new Logger(RedisInsightQueue.name);

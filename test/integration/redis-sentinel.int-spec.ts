@@ -9,6 +9,13 @@ import { FakeFeatBitServer } from '../support/fake-featbit/fake-featbit-server.j
 import { ENV_ID, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { describeRedisInsightQueueContract, storeClient } from './insight-queues.contract.js';
 
+/** The parts of an ioredis Sentinel connector this file's race test reaches into (not public API). */
+interface SentinelConnectorInternals {
+  connecting: boolean;
+  failoverDetector: { isDisconnected: boolean } | null;
+  resolve(endpoint: unknown): Promise<unknown>;
+}
+
 async function darkMode(agent: AgentProcess): Promise<unknown> {
   const response = await fetch(`${agent.httpUrl}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET }, signal: AbortSignal.timeout(2000) });
   assert.equal(response.status, 200);
@@ -126,6 +133,67 @@ describe('Redis Sentinel (master, replica, three sentinels; passwords on both)',
     } finally {
       for (const agent of agents) await agent.kill();
       await fake.stop();
+    }
+  });
+});
+
+describe('Redis Sentinel: the failover announced while a pod asks a sentinel for the master', () => {
+  let sentinels: OwnRedisSentinels;
+  before(async () => {
+    sentinels = await OwnRedisSentinels.start({ password: PASSWORD, sentinelPassword: SENTINEL_PASSWORD });
+  });
+  after(async () => {
+    await sentinels.stop();
+  });
+
+  // ioredis (5.x) ends a Sentinel client for good when the failover detector's +switch-master
+  // arrives while the client, reconnecting after the master died, waits for a sentinel's answer
+  // to GET-MASTER-ADDR-BY-NAME: every command then fails with "Connection is closed.". On a loaded
+  // machine that answer is slow and the window wide (a CI run lost one pod's insights this way).
+  // Here the answer is held until the announcement has been seen, so the window is hit every time.
+  it('reconnects to the new master instead of staying closed', async (t) => {
+    const store = await RedisFlagStore.connect({
+      url: '',
+      sentinels: sentinels.hostPorts,
+      sentinelMaster: sentinels.masterName,
+      password: PASSWORD,
+      sentinelPassword: SENTINEL_PASSWORD,
+      keyPrefix: freshPrefix(),
+      podId: 'race',
+      leaseMs: 1000,
+      commandTimeoutMs: 500,
+    });
+    try {
+      await store.ping();
+      const connector = (store.client as unknown as { connector: SentinelConnectorInternals }).connector;
+      const resolve = connector.resolve.bind(connector);
+      let held: 'armed' | 'hit' | 'missed' = 'armed';
+      connector.resolve = async (endpoint) => {
+        const address = await resolve(endpoint);
+        if (held === 'armed') {
+          held = 'missed';
+          const end = Date.now() + 30_000;
+          while (!connector.failoverDetector?.isDisconnected && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+          if (!connector.connecting) held = 'hit';
+        }
+        return address;
+      };
+      await sentinels.replicaInSync();
+      await sentinels.failover();
+
+      const end = Date.now() + 30_000;
+      let status = '';
+      while (Date.now() < end) {
+        if (await store.ping().then(() => true, () => false)) break;
+        status = store.client.status;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      t.diagnostic(`the sentinel's answer was held until the announcement: ${held}; client status while waiting: ${status || 'ready at once'}`);
+      assert.equal(held, 'hit', 'the test did not reproduce the race');
+      await store.ping();
+      assert.equal(await store.client.set(`${freshPrefix()}k`, 'v'), 'OK');
+    } finally {
+      await store.close();
     }
   });
 });

@@ -22,7 +22,8 @@ export class AgentProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const agent = new AgentProcess(child, port);
-    await agent.until(async () => (await fetch(`${agent.httpUrl}/health/liveness`).catch(() => null))?.status === 200, 15_000);
+    // Generous: on a loaded two-core machine a Nest start has taken more than 15 s; ends once alive.
+    await agent.until(async () => (await fetch(`${agent.httpUrl}/health/liveness`).catch(() => null))?.status === 200, 60_000);
     return agent;
   }
 

@@ -3,7 +3,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 /**
  * A TCP proxy in the test process between one agent and a server (Redis, FeatBit): `cut()`
  * partitions that agent (every connection is closed and new ones are closed at once), `heal()`
- * lets connections through again.
+ * lets connections through again. With `replyDelayMs`, what the server sends reaches the client
+ * that much later (a slow or distant server, a loaded machine).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
@@ -14,7 +15,8 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  static async start(targetPort: number, targetHost = '127.0.0.1', options: { replyDelayMs?: number } = {}): Promise<TcpProxy> {
+    const delayMs = options.replyDelayMs ?? 0;
     const holder: { proxy?: TcpProxy } = {};
     const server = createServer((client) => {
       const proxy = holder.proxy;
@@ -31,11 +33,14 @@ export class TcpProxy {
         a.on('error', () => b.destroy());
         a.on('close', () => {
           proxy.sockets.delete(a);
-          b.destroy();
+          // The server's last words are still on their way to the client.
+          if (a === upstream && delayMs > 0) setTimeout(() => b.destroy(), delayMs);
+          else b.destroy();
         });
       }
       client.pipe(upstream);
-      upstream.pipe(client);
+      if (delayMs > 0) upstream.on('data', (chunk: Buffer) => setTimeout(() => client.destroyed || client.write(chunk), delayMs));
+      else upstream.pipe(client);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     holder.proxy = new TcpProxy(server, (server.address() as { port: number }).port);

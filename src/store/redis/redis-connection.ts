@@ -20,6 +20,55 @@ export function hashTagged(prefix: string): string {
   return /\{[^}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
 }
 
+/**
+ * A connection that stays closed only when its owner closes it (`disconnect()` or `quit()`).
+ *
+ * ioredis gives up on a client for good (status `end`, "Connection is closed." to every command
+ * from then on) when its connector fails outright instead of handing back a stream to retry.
+ * With Sentinel and the failover detector this happens in a real failover: the master dies, the
+ * client reconnects and asks a sentinel for the master's address, and if the sentinels' `+switch-master`
+ * arrives while that question is out, the detector clears the connector's `connecting` flag and the
+ * answer is thrown away as "Connection is closed." (ioredis 5, SentinelConnector.connect). The pod
+ * then never reaches Redis again: its flags are served from memory only and the insights it accepts
+ * stay in its write buffer. The wider that window, the likelier: a loaded machine hits it. Here
+ * an ending the owner did not ask for is followed by a new connection after the usual backoff.
+ */
+export class ReconnectingRedis extends Redis {
+  private closing = false;
+  private ended = 0;
+  private revival?: NodeJS.Timeout;
+
+  /** With `url` undefined the options alone describe the server (ioredis skips an undefined argument). */
+  constructor(options: RedisOptions, url?: string) {
+    super(url as string, options);
+    this.on('ready', () => (this.ended = 0));
+    this.on('end', () => {
+      if (this.closing) return;
+      this.emit('revive', ++this.ended);
+      clearTimeout(this.revival);
+      this.revival = setTimeout(() => {
+        this.revival = undefined;
+        if (!this.closing && this.status === 'end') this.connect().catch(() => undefined);
+      }, retryDelay(this.ended));
+      this.revival.unref();
+    });
+  }
+
+  override disconnect(reconnect = false): void {
+    if (!reconnect) {
+      this.closing = true;
+      clearTimeout(this.revival);
+    }
+    super.disconnect(reconnect);
+  }
+
+  override quit(callback?: Parameters<Redis['quit']>[0]): ReturnType<Redis['quit']> {
+    this.closing = true;
+    clearTimeout(this.revival);
+    return super.quit(callback);
+  }
+}
+
 /** TLS options: on with a `rediss://` URL or any REDIS_TLS_* setting. Files are read here, once. */
 export function tlsOptions(options: RedisStoreOptions): ConnectionOptions | undefined {
   if (!options.url.startsWith('rediss://') && options.tls === undefined) return undefined;
@@ -98,11 +147,16 @@ export function createRedisClients(
       ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
       ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     };
-    return { redis: new Redis(sentinel), subscriber: new Redis({ ...sentinel, enableOfflineQueue: true }), keyPrefix: options.keyPrefix, sharded: false };
+    return {
+      redis: new ReconnectingRedis(sentinel),
+      subscriber: new ReconnectingRedis({ ...sentinel, enableOfflineQueue: true }),
+      keyPrefix: options.keyPrefix,
+      sharded: false,
+    };
   }
   return {
-    redis: new Redis(options.url, common),
-    subscriber: new Redis(options.url, { ...common, enableOfflineQueue: true }),
+    redis: new ReconnectingRedis(common, options.url),
+    subscriber: new ReconnectingRedis({ ...common, enableOfflineQueue: true }, options.url),
     keyPrefix: options.keyPrefix,
     sharded: false,
   };

@@ -204,6 +204,15 @@ export class RedisFlagStore implements FlagStore {
       this.logger.debug({ msg: 'redis error', ...errorDetail(error) });
     });
     this.subscriber.on('error', (error: Error) => this.logger.debug({ msg: 'redis subscriber error', ...errorDetail(error) }));
+    // ReconnectingRedis: ioredis had given up on a connection (see there); it is being made again.
+    for (const [client, name] of [
+      [this.redis, 'command'],
+      [this.subscriber, 'subscriber'],
+    ] as const) {
+      client.on('revive', (attempt: number) =>
+        this.logger.warn({ msg: 'redis client had stopped reconnecting; connecting again', connection: name, attempt, ...(this.lastError ? errorDetail(this.lastError) : {}) }),
+      );
+    }
     this.redis.on('ready', () => {
       this.logger.log({ msg: 'redis connected' });
       this.failure = null;
