@@ -2,7 +2,11 @@
  * Abuse benchmark (issue 11, deliverable 5). For each attack, a fresh agent process pinned to
  * core 0 (`taskset`), with insights forwarded to an unreachable FeatBit (the worst case for what the
  * agent holds); on core 1, one process holding 1,000 legitimate server SDK sockets and polling
- * `GET /api/public/sdk/server/latest-all` every 20 ms, and one attacker process. Per attack it
+ * `GET /api/public/sdk/server/latest-all` every 20 ms, and one attacker process at the lowest CPU
+ * priority (nice 19): it shares core 1 with the legitimate process, whose latencies must measure
+ * the agent (core 0 sees the whole attack), not the attacker's own CPU use delaying the
+ * measurer. The attacker still gets every cycle the legitimate process leaves (its sent counts are
+ * printed, to check it saturated the agent). Per attack it
  * prints: the polling p99 during the attack against the same agent unloaded just before (target
  * ratio ≤ 3), the time for a bootstrap change to reach all 1,000 sockets while attacked (target
  * ≤ 1 s; the worst of several changes), and the agent's peak RSS (target < 400 MiB).

@@ -5,10 +5,11 @@
  * `{ cmd: 'phase' }` starts a measurement phase, `{ cmd: 'report' }` answers its polling
  * latencies, `{ cmd: 'change', version }` posts a changed bootstrap and answers the time until every
  * socket got a frame.
- * argv[2] = `attack <port> <name>`: runs one attack until killed; `{ cmd: 'report' }` answers what it
- * sent and how the agent answered.
+ * argv[2] = `attack <port> <name>`: runs one attack until killed, at the lowest CPU priority (nice
+ * 19); `{ cmd: 'report' }` answers what it sent and how the agent answered.
  */
 import { request, Agent } from 'node:http';
+import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../../test/support/sample-data.js';
@@ -233,6 +234,9 @@ const ATTACKS: Record<string, () => void> = {
 function attack(name: string): void {
   const run = ATTACKS[name];
   if (!run) throw new Error(`unknown attack ${name}; known: ${Object.keys(ATTACKS).join(', ')}`);
+  // Lowest priority: the attacker shares core 1 with the legitimate load, whose latencies are the
+  // measurement. It still gets every cycle the legitimate process leaves idle (most of them).
+  setPriority(19);
   process.on('message', (message: Command) => {
     if (message.cmd === 'report') process.send?.({ sent, statuses: Object.fromEntries(statuses) });
     else if (message.cmd === 'exit') process.exit(0);
