@@ -168,7 +168,8 @@ const failures: string[] = [];
 async function runAttack(name: string, file: string, version: { at: number }): Promise<string[]> {
   const lines: string[] = [];
   // Insights forwarded to a port nothing listens on: the agent keeps what it accepted.
-  const agent = start('support/server-process.js', ['agent', file], { BENCH_EVENT_URI: 'http://127.0.0.1:9/' }, AGENT_HEAP);
+  // The production HTTP rate limit (RATE_LIMIT_PER_SECOND / RATE_LIMIT_BURST from this environment, else the defaults).
+  const agent = start('support/server-process.js', ['agent', file], { BENCH_EVENT_URI: 'http://127.0.0.1:9/', BENCH_HTTP_LIMITS: '1' }, AGENT_HEAP);
   const { port } = (await agent.first) as { port: number };
   const pid = agent.process.pid!;
   pin(pid, 0);

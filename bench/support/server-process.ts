@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createApp } from '../../src/app.factory.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { offlineConfig } from '../../test/support/agent-app.js';
 import { PushService } from '../../src/streaming/push.service.js';
 import { FLAG_STORE, type FlagStore } from '../../src/store/flag-store.js';
@@ -43,12 +44,26 @@ async function main(): Promise<void> {
   let pushes: PushService | undefined;
   let store: FlagStore | undefined;
   if (kind === 'agent') {
+    // The production defaults of these settings, or the values in this environment.
+    const env = process.env;
+    const production = loadConfig({
+      RATE_LIMIT_PER_SECOND: env['RATE_LIMIT_PER_SECOND'],
+      RATE_LIMIT_BURST: env['RATE_LIMIT_BURST'],
+      INSIGHTS_MAX_QUEUE_BYTES: env['INSIGHTS_MAX_QUEUE_BYTES'],
+    });
     // BENCH_EVENT_URI: forward insights there (the insights benchmark).
-    const eventUri = process.env['BENCH_EVENT_URI'];
+    const eventUri = env['BENCH_EVENT_URI'];
     const insights = eventUri
-      ? { eventUri: new URL(eventUri), insightsMode: 'forward' as const, insights: { mode: 'forward' as const, maxQueue: 1_000_000, keepProperties: [], dir: './insights', retentionDays: 30 } }
+      ? {
+          eventUri: new URL(eventUri),
+          insightsMode: 'forward' as const,
+          insights: { mode: 'forward' as const, maxQueue: 1_000_000, maxQueueBytes: production.insights.maxQueueBytes, keepProperties: [], dir: './insights', retentionDays: 30 },
+        }
       : {};
-    const app = await createApp(offlineConfig({ dataFile: file, ...insights }), { logger: false });
+    // BENCH_HTTP_LIMITS (the abuse benchmark): the production HTTP rate limit; other benches load
+    // the agent from one address without it, as the tests do.
+    const http = env['BENCH_HTTP_LIMITS'] ? { http: production.http } : {};
+    const app = await createApp(offlineConfig({ dataFile: file, ...insights, ...http }), { logger: false });
     pushes = app.get(PushService);
     store = app.get<FlagStore>(FLAG_STORE);
     await app.listen(0, '127.0.0.1');

@@ -37,6 +37,15 @@ export interface StreamingLimits {
   maxUserProperties: number;
 }
 
+/** The HTTP routes SDKs call (issue 11). */
+export interface HttpOptions {
+  /** Per client (IP address + the secret presented): sustained requests per second (0: no limit) and the burst. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** fastify's `trustProxy`: whose `X-Forwarded-For` names the client. */
+  trustProxy: boolean | string[];
+}
+
 interface CommonConfig {
   insights: InsightsOptions;
   /** Bound of the graceful drain on SIGTERM. */
@@ -61,6 +70,7 @@ interface CommonConfig {
   sdkBodyLimitBytes: number;
   /** Largest admin bootstrap body, read only after the relay proxy key is checked. */
   bootstrapBodyLimitBytes: number;
+  http: HttpOptions;
 }
 
 export interface AgentModeConfig extends CommonConfig {
