@@ -9,7 +9,8 @@
  * printed, to check it saturated the agent). Per attack it
  * prints: the polling p99 during the attack against the same agent unloaded just before (target
  * ratio ≤ 3), the time for a bootstrap change to reach all 1,000 sockets while attacked (target
- * ≤ 1 s; the worst of several changes), and the agent's peak RSS (target < 400 MiB).
+ * ≤ 1 s; the worst of several changes), the agent's peak RSS (target < 400 MiB), and the agent's
+ * own event-loop delay and CPU use (to tell a delay in the agent from one on the load's core).
  *
  * An attack whose agent passes SAFETY_RSS_MIB (1,536 MiB) is stopped early and reported as such:
  * the machine is shared.
@@ -154,6 +155,12 @@ interface Polling {
   p99: number;
   max: number;
 }
+/** The agent's event-loop delay and CPU time over a phase (server-process `loop`). */
+interface Loop {
+  p99Ms: number;
+  maxMs: number;
+  cpuMs: number;
+}
 interface Change {
   status: number;
   open: number;
@@ -186,11 +193,13 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   }, 50);
 
   // Unloaded: the same agent, the same legitimate load, no attacker.
+  await agent.ask<Loop>({ cmd: 'loop' });
   legit.tell({ cmd: 'phase' });
   await sleep(BASELINE * 500);
   const baseChange = await legit.ask<Change>({ cmd: 'change', body: changed(file, (version.at += 1000)) });
   await sleep(BASELINE * 500);
   const unloaded = await legit.ask<Polling>({ cmd: 'report' });
+  const unloadedLoop = await agent.ask<Loop>({ cmd: 'loop' });
   const unloadedPeak = peak;
 
   // Attacked.
@@ -208,6 +217,9 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   }
   const loaded = await Promise.race([legit.ask<Polling>({ cmd: 'report' }), sleep(30_000).then(() => null)]);
   const attackReport = await Promise.race([attacker.ask<{ sent: number; statuses: Record<string, number> }>({ cmd: 'report' }), sleep(5000).then(() => null)]);
+  const loadedLoop = await Promise.race([agent.ask<Loop>({ cmd: 'loop' }), sleep(5000).then(() => null)]);
+  // What the agent still holds once garbage is collected (RSS keeps pages V8 does not return).
+  const held = await Promise.race([agent.ask<{ rss: number; heap: number }>({ cmd: 'rss' }), sleep(10_000).then(() => null)]);
   const elapsed = (Date.now() - phaseStart) / 1000;
   clearInterval(sampler);
   await attacker.stop();
@@ -224,7 +236,14 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   lines.push(
     `   change to all ${SOCKETS} sockets: ${worstChange ? `${worstChange.reached < worstChange.open ? '> 10000' : fmt(worstChange.maxMs, 0)} ms, ${worstChange.reached}/${worstChange.open} reached (worst of ${changes.length})` : 'not measured'} (target ≤ 1000 ms) [unloaded ${fmt(baseChange.maxMs, 0)} ms, ${baseChange.reached}/${baseChange.open}]`,
   );
-  lines.push(`   agent peak RSS ${fmt(peak / MiB, 0)} MiB (target < 400) [unloaded ${fmt(unloadedPeak / MiB, 0)} MiB]`);
+  lines.push(
+    `   agent event loop: delay p99 ${fmt(loadedLoop?.p99Ms ?? Number.NaN)} ms (max ${fmt(loadedLoop?.maxMs ?? Number.NaN)}), CPU ${fmt(((loadedLoop?.cpuMs ?? Number.NaN) / 10) / elapsed, 0)}% ` +
+      `[unloaded: p99 ${fmt(unloadedLoop.p99Ms)} ms (max ${fmt(unloadedLoop.maxMs)}), CPU ${fmt(unloadedLoop.cpuMs / 10 / BASELINE, 0)}%]`,
+  );
+  lines.push(
+    `   agent peak RSS ${fmt(peak / MiB, 0)} MiB (target < 400) [unloaded ${fmt(unloadedPeak / MiB, 0)} MiB; after the attack and a GC: ` +
+      `${held ? `JS heap + buffers ${fmt(held.heap / MiB, 0)} MiB, RSS ${fmt(held.rss / MiB, 0)} MiB` : 'no answer'}]`,
+  );
   if (peak >= 400 * MiB) failures.push(`${name}: agent RSS reached ${fmt(peak / MiB, 0)} MiB`);
   lines.push(`   attacker: ${attackReport ? `${attackReport.sent} sent, answers ${JSON.stringify(attackReport.statuses)}` : 'no report (attacker stuck)'}`);
   return lines;

@@ -7,6 +7,7 @@
  * `bare-ws` (plain `ws` server holding sockets; `broadcast` sends one frame to all).
  * Reports `{ port }` over IPC, then answers one message per command:
  *  `rss` → RSS and JS memory after a GC;
+ *  `loop` → the event-loop delay (p99, max) and CPU time since the previous `loop`;
  *  `broadcast` (bare-ws) / `patch` / `full` (agent) → the monotonic time the send started
  *  (`stampedAt`, ms) once everything is handed to the sockets.
  */
@@ -22,6 +23,7 @@ import { FLAG_STORE, type FlagStore } from '../../src/store/flag-store.js';
 import type { StoreItem } from '../../src/store/data-set.js';
 import { startNestCeiling } from './nest-ceiling.js';
 import { monotonicMs } from './pinned.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 type Command =
   | { cmd: 'rss' }
@@ -29,6 +31,7 @@ type Command =
   | { cmd: 'fan-out' }
   | { cmd: 'patch'; flagKey: string }
   | { cmd: 'full' }
+  | { cmd: 'loop' }
   | { cmd: 'exit' };
 
 function rss(): { rss: number; heap: number } {
@@ -102,9 +105,19 @@ async function main(): Promise<void> {
     throw new Error(`no flag ${flagKey}`);
   }
 
+  // `loop`: the event loop's delay (p99, max) and this process's CPU time since the last `loop`.
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  let cpuBefore = process.cpuUsage();
   process.on('message', (message: Command) => {
     void (async () => {
       if (message.cmd === 'rss') process.send?.(rss());
+      else if (message.cmd === 'loop') {
+        const cpu = process.cpuUsage(cpuBefore);
+        cpuBefore = process.cpuUsage();
+        process.send?.({ p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 });
+        loopDelay.reset();
+      }
       else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
       else if (message.cmd === 'broadcast') {
         const frame = Buffer.from(message.data);

@@ -54,6 +54,8 @@ type RateLimiter = ReturnType<FastifyInstance['createRateLimit']>;
 export class SdkHttpGate {
   private readonly logger = new Logger(SdkHttpGate.name);
   private readonly limitLog = new ThrottledLog(this.logger, 'HTTP rate limit: requests answered 429 (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST)');
+  /** The 413 body per route body limit. */
+  private readonly tooLarge = new Map<number, string>();
   /** Requests answered by the gate, by reason (monotonic). */
   readonly refused = { rateLimited: 0, unknownSecret: 0, clientSecretOnServer: 0 };
 
@@ -130,10 +132,11 @@ export class SdkHttpGate {
     };
     if (limiter === undefined) {
       return (request, reply, done) => {
-        if (check(request, reply)) done();
+        if (this.fits(request, reply) && check(request, reply)) done();
       };
     }
     return (request, reply, done) => {
+      if (!this.fits(request, reply)) return;
       limiter(request).then(
         (limit) => {
           if (!limit.isAllowed && limit.isExceeded) {
@@ -152,13 +155,38 @@ export class SdkHttpGate {
   }
 
   /**
+   * A declared body over the route's limit gets the parser's 413 at once, closing the connection:
+   * fastify would refuse it from the same header, through Nest's exception filter.
+   */
+  private fits(request: FastifyRequest, reply: FastifyReply): boolean {
+    const length = request.headers['content-length'];
+    const limit = request.routeOptions.bodyLimit;
+    if (length === undefined || limit === undefined || !(Number(length) > limit)) return true;
+    let body = this.tooLarge.get(limit);
+    if (body === undefined) this.tooLarge.set(limit, (body = problemJson(413, `request body larger than the ${limit} bytes this route accepts`)));
+    closeUnread(request, reply);
+    void reply.code(413).header('content-type', PROBLEM).send(body);
+    return false;
+  }
+
+  /**
    * Answers now. Node discards an unread body to keep the connection; a large or unbounded one
    * closes it instead (a small one costs less to skip than a new connection).
    */
   private refuse(request: FastifyRequest, reply: FastifyReply, status: number, body: string): void {
     const length = request.headers['content-length'];
-    if ((length !== undefined && Number(length) > KEEP_ALIVE_BODY_BYTES) || request.headers['transfer-encoding'] !== undefined) void reply.header('connection', 'close');
+    if ((length !== undefined && Number(length) > KEEP_ALIVE_BODY_BYTES) || request.headers['transfer-encoding'] !== undefined) closeUnread(request, reply);
     void reply.code(status).header('content-type', PROBLEM).send(body);
   }
 }
 
+/**
+ * Closes the connection once the answer is handed to the kernel, without reading the body: Node
+ * would otherwise read and discard it until the close, megabytes per request from a client that
+ * keeps writing.
+ */
+function closeUnread(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('connection', 'close');
+  const socket = request.raw.socket;
+  reply.raw.once('finish', () => socket.destroy());
+}
