@@ -236,7 +236,8 @@ function attack(name: string): void {
   if (!run) throw new Error(`unknown attack ${name}; known: ${Object.keys(ATTACKS).join(', ')}`);
   // Lowest priority: the attacker shares core 1 with the legitimate load, whose latencies are the
   // measurement. It still gets every cycle the legitimate process leaves idle (most of them).
-  setPriority(19);
+  // ATTACK_NICE=0 runs it as before, to compare.
+  setPriority(Number(process.env['ATTACK_NICE'] ?? 19));
   process.on('message', (message: Command) => {
     if (message.cmd === 'report') process.send?.({ sent, statuses: Object.fromEntries(statuses) });
     else if (message.cmd === 'exit') process.exit(0);

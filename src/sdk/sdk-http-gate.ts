@@ -53,7 +53,10 @@ type RateLimiter = ReturnType<FastifyInstance['createRateLimit']>;
 @Injectable()
 export class SdkHttpGate {
   private readonly logger = new Logger(SdkHttpGate.name);
-  private readonly limitLog = new ThrottledLog(this.logger, 'HTTP rate limit: requests answered 429 (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST)');
+  private readonly limitLog = new ThrottledLog(
+    this.logger,
+    'HTTP rate limit: requests answered 429 (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); if the client named is your proxy, set TRUST_PROXY',
+  );
   /** The 413 body per route body limit. */
   private readonly tooLarge = new Map<number, string>();
   /** Requests answered by the gate, by reason (monotonic). */
