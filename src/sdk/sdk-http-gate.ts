@@ -186,10 +186,12 @@ export class SdkHttpGate {
 /**
  * Closes the connection once the answer is handed to the kernel, without reading the body: Node
  * would otherwise read and discard it until the close, megabytes per request from a client that
- * keeps writing.
+ * keeps writing, and those buffers drove V8 into back-to-back full collections.
  */
 function closeUnread(request: FastifyRequest, reply: FastifyReply): void {
   void reply.header('connection', 'close');
   const socket = request.raw.socket;
+  // No more reads: the answer is written while the client may still be sending.
+  socket.pause();
   reply.raw.once('finish', () => socket.destroy());
 }
