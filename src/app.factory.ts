@@ -42,7 +42,7 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
   if (logger) app.useLogger(logger);
   // Before app.init(), where Nest registers the routes the gate hooks onto.
   await app.get(SdkHttpGate).register(fastify);
-  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry));
+  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy);
   app.useWebSocketAdapter(wsAdapter);
   app.get(StreamingGateway).onStopAccepting = () => {
     wsAdapter.refusing = true;

@@ -53,6 +53,8 @@ async function main(): Promise<void> {
       RATE_LIMIT_PER_SECOND: env['RATE_LIMIT_PER_SECOND'],
       RATE_LIMIT_BURST: env['RATE_LIMIT_BURST'],
       INSIGHTS_MAX_QUEUE_BYTES: env['INSIGHTS_MAX_QUEUE_BYTES'],
+      WS_UPGRADES_PER_SECOND: env['WS_UPGRADES_PER_SECOND'],
+      WS_UPGRADE_BURST: env['WS_UPGRADE_BURST'],
     });
     // BENCH_EVENT_URI: forward insights there (the insights benchmark).
     const eventUri = env['BENCH_EVENT_URI'];
@@ -63,10 +65,16 @@ async function main(): Promise<void> {
           insights: { mode: 'forward' as const, maxQueue: 1_000_000, maxQueueBytes: production.insights.maxQueueBytes, keepProperties: [], dir: './insights', retentionDays: 30 },
         }
       : {};
-    // BENCH_HTTP_LIMITS (the abuse benchmark): the production HTTP rate limit; other benches load
-    // the agent from one address without it, as the tests do.
-    const http = env['BENCH_HTTP_LIMITS'] ? { http: production.http } : {};
-    const app = await createApp(offlineConfig({ dataFile: file, ...insights, ...http }), { logger: false });
+    // BENCH_HTTP_LIMITS (the abuse benchmark): the production HTTP rate limit and upgrade bound;
+    // other benches load the agent from one address without them, as the tests do.
+    const base = offlineConfig({ dataFile: file, ...insights });
+    const limits = env['BENCH_HTTP_LIMITS']
+      ? {
+          http: production.http,
+          streaming: { ...base.streaming, upgradesPerSecond: production.streaming.upgradesPerSecond, upgradeBurst: production.streaming.upgradeBurst },
+        }
+      : {};
+    const app = await createApp({ ...base, ...limits }, { logger: false });
     pushes = app.get(PushService);
     store = app.get<FlagStore>(FLAG_STORE);
     await app.listen(0, '127.0.0.1');

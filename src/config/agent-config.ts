@@ -35,6 +35,9 @@ export interface StreamingLimits {
   /** A client user larger than this (JSON bytes) or with more properties is ignored. */
   maxUserBytes: number;
   maxUserProperties: number;
+  /** Token bucket of upgrades per client address (0 per second: no limit). */
+  upgradesPerSecond: number;
+  upgradeBurst: number;
 }
 
 /** The HTTP routes SDKs call (issue 11). */

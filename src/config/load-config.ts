@@ -193,6 +193,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pingTimeoutMs: raw.wsPingTimeoutSeconds * 1000,
       maxUserBytes: raw.wsMaxUserBytes,
       maxUserProperties: raw.wsMaxUserProperties,
+      upgradesPerSecond: raw.wsUpgradesPerSecond,
+      upgradeBurst: raw.wsUpgradeBurst,
     },
     sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
     bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,

@@ -115,6 +115,10 @@ export const SETTINGS = [
     description: 'HTTP: requests one client may send at once before `RATE_LIMIT_PER_SECOND` applies (a window of burst ÷ rate seconds)' },
   { field: 'trustProxy', name: 'TRUST_PROXY', type: 'string', default: 'false',
     description: 'HTTP: which proxies\' `X-Forwarded-For` names the client (rate-limit key, logs): `false`, `true` (any peer), or comma-separated addresses/CIDRs of your ingress or load balancer' },
+  { field: 'wsUpgradesPerSecond', name: 'WS_UPGRADES_PER_SECOND', type: 'integer', default: 0,
+    description: 'WebSocket: sustained upgrades per second one client address may open (token bucket, address as `TRUST_PROXY` reads it); past the burst → 429 before the upgrade. `0` (default) turns it off' },
+  { field: 'wsUpgradeBurst', name: 'WS_UPGRADE_BURST', type: 'integer', default: 200,
+    description: 'WebSocket: upgrades one client address may open at once before `WS_UPGRADES_PER_SECOND` applies' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

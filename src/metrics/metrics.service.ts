@@ -163,7 +163,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     });
     new Counter({
       name: 'featbit_agent_websocket_bounded_total',
-      help: 'WebSocket bounds that acted: upgrades refused (max_connections), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
+      help: 'WebSocket bounds that acted: upgrades refused (max_connections, upgrade_rate), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
       labelNames: ['reason'],
       registers: [this.registry],
       collect() {

@@ -41,6 +41,8 @@ const COMMON = {
     // Generous, so tests of large users exercise evaluation; hostile-ws tests the bounds.
     maxUserBytes: 1024 * 1024,
     maxUserProperties: 10_000,
+    upgradesPerSecond: 0,
+    upgradeBurst: 200,
   },
   sdkBodyLimitBytes: 1_048_576,
   bootstrapBodyLimitBytes: 67_108_864,
