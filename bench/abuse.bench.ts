@@ -2,7 +2,8 @@
  * Abuse benchmark (issue 11, deliverable 5). For each attack, a fresh agent process pinned to
  * core 0 (`taskset`), with insights forwarded to an unreachable FeatBit (the worst case for what the
  * agent holds); on core 1, one process holding 1,000 legitimate server SDK sockets and polling
- * `GET /api/public/sdk/server/latest-all` every 20 ms, and one attacker process at the lowest CPU
+ * `GET /api/public/sdk/server/latest-all` every 20 ms (from 127.0.0.2, so per-client bounds tell
+ * it from the attacker), and one attacker process (127.0.0.1) at the lowest CPU
  * priority (nice 19): it shares core 1 with the legitimate process, whose latencies must measure
  * the agent (core 0 sees the whole attack), not the attacker's own CPU use delaying the
  * measurer. The attacker still gets every cycle the legitimate process leaves (its sent counts are

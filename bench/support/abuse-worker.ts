@@ -21,6 +21,13 @@ const [role, portText, arg] = process.argv.slice(2);
 const port = Number(portText);
 const base = `http://127.0.0.1:${port}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The legitimate load connects from another loopback address than the attacker (127.0.0.1): per
+ * client bounds (the HTTP rate limit, WS_UPGRADES_PER_SECOND) then tell them apart, as they would
+ * SDKs elsewhere from one attacker.
+ */
+const LEGIT_ADDRESS = '127.0.0.2';
+const localAddress = role === 'legit' ? LEGIT_ADDRESS : undefined;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -30,7 +37,7 @@ function percentile(sorted: number[], p: number): number {
 /** One HTTP request on a keep-alive agent; resolves with the status (0 on a transport error). */
 function send(agent: Agent, method: string, path: string, headers: Record<string, string>, body?: Buffer | string, timeoutMs = 30_000): Promise<number> {
   return new Promise((resolve) => {
-    const req = request(`${base}${path}`, { method, headers, agent, timeout: timeoutMs }, (res) => {
+    const req = request(`${base}${path}`, { method, headers, agent, timeout: timeoutMs, localAddress }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', () => resolve(0));
@@ -49,7 +56,7 @@ async function legit(sockets: number): Promise<void> {
   for (let i = 0; i < sockets; i += 200) {
     await Promise.all(
       Array.from({ length: Math.min(200, sockets - i) }, async () => {
-        const socket = new WebSocket(url(), { perMessageDeflate: false });
+        const socket = new WebSocket(url(), { perMessageDeflate: false, localAddress });
         const client: { socket: WebSocket; arrived?: number } = { socket };
         await new Promise<void>((resolve, reject) => {
           socket.once('error', reject);
