@@ -32,6 +32,11 @@ const GATES: Record<string, Gate> = {
 const PROBLEM = 'application/problem+json';
 const UNAUTHORIZED = { malformed: problemJson(401, REFUSAL_DETAIL.malformed), unknown: problemJson(401, REFUSAL_DETAIL.unknown) };
 const FORBIDDEN = problemJson(403, REFUSAL_DETAIL.clientOnServer);
+/**
+ * How long a 429 is held before it is sent (at most until the window ends): one connection gets at
+ * most one refusal a second, while a held request costs only its timer.
+ */
+const TOO_MANY_DELAY_MS = 1000;
 /** The 429 bodies of the first minute's Retry-After values, built once. */
 const TOO_MANY = Array.from({ length: 61 }, (_, seconds) => problemJson(429, `too many requests from this client; retry in ${seconds} s`));
 /** A refused request with a larger body (or a chunked one) closes its connection rather than have the body read. */
@@ -145,9 +150,16 @@ export class SdkHttpGate {
           if (!limit.isAllowed && limit.isExceeded) {
             this.refused.rateLimited++;
             this.limitLog.add(1, { client: request.ip, secret: maskSecret(singleHeader(request.headers.authorization)) });
-            const seconds = Math.max(1, limit.ttlInSeconds);
+            // Held a moment before it is sent: a client looping on a few keep-alive connections
+            // gets a few answers a second instead of thousands (each costing about a request).
+            const delay = Math.max(0, Math.min(TOO_MANY_DELAY_MS, limit.ttl));
+            const seconds = Math.max(1, Math.ceil((limit.ttl - delay) / 1000));
+            const body = TOO_MANY[seconds] ?? problemJson(429, `too many requests from this client; retry in ${seconds} s`);
             void reply.header('retry-after', String(seconds));
-            this.refuse(request, reply, 429, TOO_MANY[seconds] ?? problemJson(429, `too many requests from this client; retry in ${seconds} s`));
+            const timer = setTimeout(() => {
+              if (!request.raw.destroyed) this.refuse(request, reply, 429, body);
+            }, delay);
+            timer.unref();
             return;
           }
           if (check(request, reply)) done();
