@@ -2,10 +2,16 @@
  * Abuse benchmark (issue 11, deliverable 5). For each attack, a fresh agent process pinned to
  * core 0 (`taskset`), with insights forwarded to an unreachable FeatBit (the worst case for what the
  * agent holds); on core 1, one process holding 1,000 legitimate server SDK sockets and polling
- * `GET /api/public/sdk/server/latest-all` every 20 ms, and one attacker process. Per attack it
+ * `GET /api/public/sdk/server/latest-all` every 20 ms (from 127.0.0.2, so per-client bounds tell
+ * it from the attacker), and one attacker process (127.0.0.1) at the lowest CPU
+ * priority (nice 19): it shares core 1 with the legitimate process, whose latencies must measure
+ * the agent (core 0 sees the whole attack), not the attacker's own CPU use delaying the
+ * measurer. The attacker still gets every cycle the legitimate process leaves (its sent counts are
+ * printed, to check it saturated the agent). Per attack it
  * prints: the polling p99 during the attack against the same agent unloaded just before (target
  * ratio ≤ 3), the time for a bootstrap change to reach all 1,000 sockets while attacked (target
- * ≤ 1 s; the worst of several changes), and the agent's peak RSS (target < 400 MiB).
+ * ≤ 1 s; the worst of several changes), the agent's peak RSS (target < 400 MiB), and the agent's
+ * own event-loop delay and CPU use (to tell a delay in the agent from one on the load's core).
  *
  * An attack whose agent passes SAFETY_RSS_MIB (1,536 MiB) is stopped early and reported as such:
  * the machine is shared.
@@ -150,6 +156,12 @@ interface Polling {
   p99: number;
   max: number;
 }
+/** The agent's event-loop delay and CPU time over a phase (server-process `loop`). */
+interface Loop {
+  p99Ms: number;
+  maxMs: number;
+  cpuMs: number;
+}
 interface Change {
   status: number;
   open: number;
@@ -164,7 +176,8 @@ const failures: string[] = [];
 async function runAttack(name: string, file: string, version: { at: number }): Promise<string[]> {
   const lines: string[] = [];
   // Insights forwarded to a port nothing listens on: the agent keeps what it accepted.
-  const agent = start('support/server-process.js', ['agent', file], { BENCH_EVENT_URI: 'http://127.0.0.1:9/' }, AGENT_HEAP);
+  // The production HTTP rate limit (RATE_LIMIT_PER_SECOND / RATE_LIMIT_BURST from this environment, else the defaults).
+  const agent = start('support/server-process.js', ['agent', file], { BENCH_EVENT_URI: 'http://127.0.0.1:9/', BENCH_HTTP_LIMITS: '1' }, AGENT_HEAP);
   const { port } = (await agent.first) as { port: number };
   const pid = agent.process.pid!;
   pin(pid, 0);
@@ -181,11 +194,13 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   }, 50);
 
   // Unloaded: the same agent, the same legitimate load, no attacker.
+  await agent.ask<Loop>({ cmd: 'loop' });
   legit.tell({ cmd: 'phase' });
   await sleep(BASELINE * 500);
   const baseChange = await legit.ask<Change>({ cmd: 'change', body: changed(file, (version.at += 1000)) });
   await sleep(BASELINE * 500);
   const unloaded = await legit.ask<Polling>({ cmd: 'report' });
+  const unloadedLoop = await agent.ask<Loop>({ cmd: 'loop' });
   const unloadedPeak = peak;
 
   // Attacked.
@@ -203,6 +218,9 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   }
   const loaded = await Promise.race([legit.ask<Polling>({ cmd: 'report' }), sleep(30_000).then(() => null)]);
   const attackReport = await Promise.race([attacker.ask<{ sent: number; statuses: Record<string, number> }>({ cmd: 'report' }), sleep(5000).then(() => null)]);
+  const loadedLoop = await Promise.race([agent.ask<Loop>({ cmd: 'loop' }), sleep(5000).then(() => null)]);
+  // What the agent still holds once garbage is collected (RSS keeps pages V8 does not return).
+  const held = await Promise.race([agent.ask<{ rss: number; heap: number }>({ cmd: 'rss' }), sleep(10_000).then(() => null)]);
   const elapsed = (Date.now() - phaseStart) / 1000;
   clearInterval(sampler);
   await attacker.stop();
@@ -219,7 +237,14 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   lines.push(
     `   change to all ${SOCKETS} sockets: ${worstChange ? `${worstChange.reached < worstChange.open ? '> 10000' : fmt(worstChange.maxMs, 0)} ms, ${worstChange.reached}/${worstChange.open} reached (worst of ${changes.length})` : 'not measured'} (target ≤ 1000 ms) [unloaded ${fmt(baseChange.maxMs, 0)} ms, ${baseChange.reached}/${baseChange.open}]`,
   );
-  lines.push(`   agent peak RSS ${fmt(peak / MiB, 0)} MiB (target < 400) [unloaded ${fmt(unloadedPeak / MiB, 0)} MiB]`);
+  lines.push(
+    `   agent event loop: delay p99 ${fmt(loadedLoop?.p99Ms ?? Number.NaN)} ms (max ${fmt(loadedLoop?.maxMs ?? Number.NaN)}), CPU ${fmt(((loadedLoop?.cpuMs ?? Number.NaN) / 10) / elapsed, 0)}% ` +
+      `[unloaded: p99 ${fmt(unloadedLoop.p99Ms)} ms (max ${fmt(unloadedLoop.maxMs)}), CPU ${fmt(unloadedLoop.cpuMs / 10 / BASELINE, 0)}%]`,
+  );
+  lines.push(
+    `   agent peak RSS ${fmt(peak / MiB, 0)} MiB (target < 400) [unloaded ${fmt(unloadedPeak / MiB, 0)} MiB; after the attack and a GC: ` +
+      `${held ? `JS heap + buffers ${fmt(held.heap / MiB, 0)} MiB, RSS ${fmt(held.rss / MiB, 0)} MiB` : 'no answer'}]`,
+  );
   if (peak >= 400 * MiB) failures.push(`${name}: agent RSS reached ${fmt(peak / MiB, 0)} MiB`);
   lines.push(`   attacker: ${attackReport ? `${attackReport.sent} sent, answers ${JSON.stringify(attackReport.statuses)}` : 'no report (attacker stuck)'}`);
   return lines;

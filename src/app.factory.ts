@@ -8,6 +8,7 @@ import { ConnectionRegistry } from './streaming/connection-registry.js';
 import { PinoNestLogger, createPino } from './common/pino-logger.js';
 import { registerCors } from './common/cors.js';
 import { guardAdminRoutesBeforeBody } from './admin/admin-routes.js';
+import { SdkHttpGate } from './sdk/sdk-http-gate.js';
 
 /** JSON logs in production, readable ones in development; secrets masked (first 4 characters). */
 export function createLogger(config: AgentConfig): PinoNestLogger {
@@ -24,7 +25,12 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
   const logger = options.logger === false ? false : createLogger(config);
   // SDK, OFREP and insight bodies are small: the SDK limit is fastify's default for every route;
   // only the admin bootstrap gets the large one, after its key is checked.
-  const adapter = new FastifyAdapter({ bodyLimit: config.sdkBodyLimitBytes, routerOptions: { caseSensitive: false, ignoreTrailingSlash: true } });
+  const adapter = new FastifyAdapter({
+    bodyLimit: config.sdkBodyLimitBytes,
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true },
+    // TRUST_PROXY: whose X-Forwarded-For names the client (request.ip, the rate-limit key).
+    trustProxy: config.http.trustProxy,
+  });
   const fastify = adapter.getInstance();
   guardAdminRoutesBeforeBody(fastify, config.apiKey, config.bootstrapBodyLimitBytes);
   registerCors(fastify);
@@ -34,7 +40,9 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
     { logger, abortOnError: false },
   );
   if (logger) app.useLogger(logger);
-  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry));
+  // Before app.init(), where Nest registers the routes the gate hooks onto.
+  await app.get(SdkHttpGate).register(fastify);
+  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy);
   app.useWebSocketAdapter(wsAdapter);
   app.get(StreamingGateway).onStopAccepting = () => {
     wsAdapter.refusing = true;

@@ -5,10 +5,11 @@
  * `{ cmd: 'phase' }` starts a measurement phase, `{ cmd: 'report' }` answers its polling
  * latencies, `{ cmd: 'change', version }` posts a changed bootstrap and answers the time until every
  * socket got a frame.
- * argv[2] = `attack <port> <name>`: runs one attack until killed; `{ cmd: 'report' }` answers what it
- * sent and how the agent answered.
+ * argv[2] = `attack <port> <name>`: runs one attack until killed, at the lowest CPU priority (nice
+ * 19); `{ cmd: 'report' }` answers what it sent and how the agent answered.
  */
 import { request, Agent } from 'node:http';
+import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../../test/support/sample-data.js';
@@ -20,6 +21,13 @@ const [role, portText, arg] = process.argv.slice(2);
 const port = Number(portText);
 const base = `http://127.0.0.1:${port}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The legitimate load connects from another loopback address than the attacker (127.0.0.1): per
+ * client bounds (the HTTP rate limit, WS_UPGRADES_PER_SECOND) then tell them apart, as they would
+ * SDKs elsewhere from one attacker.
+ */
+const LEGIT_ADDRESS = '127.0.0.2';
+const localAddress = role === 'legit' ? LEGIT_ADDRESS : undefined;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -29,7 +37,7 @@ function percentile(sorted: number[], p: number): number {
 /** One HTTP request on a keep-alive agent; resolves with the status (0 on a transport error). */
 function send(agent: Agent, method: string, path: string, headers: Record<string, string>, body?: Buffer | string, timeoutMs = 30_000): Promise<number> {
   return new Promise((resolve) => {
-    const req = request(`${base}${path}`, { method, headers, agent, timeout: timeoutMs }, (res) => {
+    const req = request(`${base}${path}`, { method, headers, agent, timeout: timeoutMs, localAddress }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
       res.on('error', () => resolve(0));
@@ -48,7 +56,7 @@ async function legit(sockets: number): Promise<void> {
   for (let i = 0; i < sockets; i += 200) {
     await Promise.all(
       Array.from({ length: Math.min(200, sockets - i) }, async () => {
-        const socket = new WebSocket(url(), { perMessageDeflate: false });
+        const socket = new WebSocket(url(), { perMessageDeflate: false, localAddress });
         const client: { socket: WebSocket; arrived?: number } = { socket };
         await new Promise<void>((resolve, reject) => {
           socket.once('error', reject);
@@ -233,6 +241,10 @@ const ATTACKS: Record<string, () => void> = {
 function attack(name: string): void {
   const run = ATTACKS[name];
   if (!run) throw new Error(`unknown attack ${name}; known: ${Object.keys(ATTACKS).join(', ')}`);
+  // Lowest priority: the attacker shares core 1 with the legitimate load, whose latencies are the
+  // measurement. It still gets every cycle the legitimate process leaves idle (most of them).
+  // ATTACK_NICE=0 runs it as before, to compare.
+  setPriority(Number(process.env['ATTACK_NICE'] ?? 19));
   process.on('message', (message: Command) => {
     if (message.cmd === 'report') process.send?.({ sent, statuses: Object.fromEntries(statuses) });
     else if (message.cmd === 'exit') process.exit(0);

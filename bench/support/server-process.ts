@@ -7,6 +7,7 @@
  * `bare-ws` (plain `ws` server holding sockets; `broadcast` sends one frame to all).
  * Reports `{ port }` over IPC, then answers one message per command:
  *  `rss` → RSS and JS memory after a GC;
+ *  `loop` → the event-loop delay (p99, max) and CPU time since the previous `loop`;
  *  `broadcast` (bare-ws) / `patch` / `full` (agent) → the monotonic time the send started
  *  (`stampedAt`, ms) once everything is handed to the sockets.
  */
@@ -15,12 +16,14 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createApp } from '../../src/app.factory.js';
+import { loadConfig } from '../../src/config/load-config.js';
 import { offlineConfig } from '../../test/support/agent-app.js';
 import { PushService } from '../../src/streaming/push.service.js';
 import { FLAG_STORE, type FlagStore } from '../../src/store/flag-store.js';
 import type { StoreItem } from '../../src/store/data-set.js';
 import { startNestCeiling } from './nest-ceiling.js';
 import { monotonicMs } from './pinned.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 type Command =
   | { cmd: 'rss' }
@@ -28,6 +31,7 @@ type Command =
   | { cmd: 'fan-out' }
   | { cmd: 'patch'; flagKey: string }
   | { cmd: 'full' }
+  | { cmd: 'loop' }
   | { cmd: 'exit' };
 
 function rss(): { rss: number; heap: number } {
@@ -43,12 +47,34 @@ async function main(): Promise<void> {
   let pushes: PushService | undefined;
   let store: FlagStore | undefined;
   if (kind === 'agent') {
+    // The production defaults of these settings, or the values in this environment.
+    const env = process.env;
+    const production = loadConfig({
+      RATE_LIMIT_PER_SECOND: env['RATE_LIMIT_PER_SECOND'],
+      RATE_LIMIT_BURST: env['RATE_LIMIT_BURST'],
+      INSIGHTS_MAX_QUEUE_BYTES: env['INSIGHTS_MAX_QUEUE_BYTES'],
+      WS_UPGRADES_PER_SECOND: env['WS_UPGRADES_PER_SECOND'],
+      WS_UPGRADE_BURST: env['WS_UPGRADE_BURST'],
+    });
     // BENCH_EVENT_URI: forward insights there (the insights benchmark).
-    const eventUri = process.env['BENCH_EVENT_URI'];
+    const eventUri = env['BENCH_EVENT_URI'];
     const insights = eventUri
-      ? { eventUri: new URL(eventUri), insightsMode: 'forward' as const, insights: { mode: 'forward' as const, maxQueue: 1_000_000, keepProperties: [], dir: './insights', retentionDays: 30 } }
+      ? {
+          eventUri: new URL(eventUri),
+          insightsMode: 'forward' as const,
+          insights: { mode: 'forward' as const, maxQueue: 1_000_000, maxQueueBytes: production.insights.maxQueueBytes, keepProperties: [], dir: './insights', retentionDays: 30 },
+        }
       : {};
-    const app = await createApp(offlineConfig({ dataFile: file, ...insights }), { logger: false });
+    // BENCH_HTTP_LIMITS (the abuse benchmark): the production HTTP rate limit and upgrade bound;
+    // other benches load the agent from one address without them, as the tests do.
+    const base = offlineConfig({ dataFile: file, ...insights });
+    const limits = env['BENCH_HTTP_LIMITS']
+      ? {
+          http: production.http,
+          streaming: { ...base.streaming, upgradesPerSecond: production.streaming.upgradesPerSecond, upgradeBurst: production.streaming.upgradeBurst },
+        }
+      : {};
+    const app = await createApp({ ...base, ...limits }, { logger: false });
     pushes = app.get(PushService);
     store = app.get<FlagStore>(FLAG_STORE);
     await app.listen(0, '127.0.0.1');
@@ -87,9 +113,19 @@ async function main(): Promise<void> {
     throw new Error(`no flag ${flagKey}`);
   }
 
+  // `loop`: the event loop's delay (p99, max) and this process's CPU time since the last `loop`.
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  let cpuBefore = process.cpuUsage();
   process.on('message', (message: Command) => {
     void (async () => {
       if (message.cmd === 'rss') process.send?.(rss());
+      else if (message.cmd === 'loop') {
+        const cpu = process.cpuUsage(cpuBefore);
+        cpuBefore = process.cpuUsage();
+        process.send?.({ p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 });
+        loopDelay.reset();
+      }
       else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
       else if (message.cmd === 'broadcast') {
         const frame = Buffer.from(message.data);

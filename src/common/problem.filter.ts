@@ -21,10 +21,16 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
 };
+
+/** The RFC 7807 problem document every error answer carries (`application/problem+json`). */
+export function problemJson(status: number, detail: string, errorId?: string): string {
+  return JSON.stringify({ type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail, ...(errorId ? { errorId } : {}) });
+}
 
 /** Errors fastify raises before a handler runs (body parser, limits), by their code. */
 function fastifyCode(error: HttpException): string | undefined {
@@ -71,7 +77,6 @@ export class ProblemFilter implements ExceptionFilter {
   }
 
   private send(reply: FastifyReply, status: number, detail: string, errorId?: string): void {
-    const body = { type: 'about:blank', title: TITLES[status] ?? 'Error', status, detail, ...(errorId ? { errorId } : {}) };
-    void reply.status(status).header('content-type', 'application/problem+json').send(JSON.stringify(body));
+    void reply.status(status).header('content-type', 'application/problem+json').send(problemJson(status, detail, errorId));
   }
 }

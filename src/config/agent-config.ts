@@ -35,6 +35,18 @@ export interface StreamingLimits {
   /** A client user larger than this (JSON bytes) or with more properties is ignored. */
   maxUserBytes: number;
   maxUserProperties: number;
+  /** Token bucket of upgrades per client address (0 per second: no limit). */
+  upgradesPerSecond: number;
+  upgradeBurst: number;
+}
+
+/** The HTTP routes SDKs call (issue 11). */
+export interface HttpOptions {
+  /** Per client (IP address + the secret presented): sustained requests per second (0: no limit) and the burst. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** fastify's `trustProxy`: whose `X-Forwarded-For` names the client. */
+  trustProxy: boolean | string[];
 }
 
 interface CommonConfig {
@@ -61,6 +73,7 @@ interface CommonConfig {
   sdkBodyLimitBytes: number;
   /** Largest admin bootstrap body, read only after the relay proxy key is checked. */
   bootstrapBodyLimitBytes: number;
+  http: HttpOptions;
 }
 
 export interface AgentModeConfig extends CommonConfig {

@@ -206,4 +206,24 @@ export class AgentEnv {
   @IsOptional()
   @Matches(/^\s*[^,:\s]+:\d{1,5}\s*(,\s*[^,:\s]+:\d{1,5}\s*)*$/, { message: 'REDIS_CLUSTER_NODES must be host:port[,host:port...]' })
   redisClusterNodes?: string;
+  @IsInt({ message: 'RATE_LIMIT_PER_SECOND must be an integer' })
+  @Min(0, { message: 'RATE_LIMIT_PER_SECOND must be at least 0 (0 turns the limit off)' })
+  rateLimitPerSecond!: number;
+
+  @IsInt({ message: 'RATE_LIMIT_BURST must be an integer' })
+  @Min(1, { message: 'RATE_LIMIT_BURST must be at least 1' })
+  rateLimitBurst!: number;
+
+  @IsInt({ message: 'WS_UPGRADES_PER_SECOND must be an integer' })
+  @Min(0, { message: 'WS_UPGRADES_PER_SECOND must be at least 0 (0 turns the limit off)' })
+  wsUpgradesPerSecond!: number;
+
+  @IsInt({ message: 'WS_UPGRADE_BURST must be an integer' })
+  @Min(1, { message: 'WS_UPGRADE_BURST must be at least 1' })
+  wsUpgradeBurst!: number;
+
+  /** Parsed and checked address by address in `loadConfig`. */
+  @IsNotEmpty({ message: 'TRUST_PROXY must not be blank' })
+  trustProxy!: string;
 }
+

@@ -7,6 +7,7 @@ import type { AgentConfig, InsightsOptions } from './agent-config.js';
 import { ConfigError } from './config.errors.js';
 import type { RedisStoreOptions, StoreOptions } from '../store/flag-store.js';
 import { accessSync, constants, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 
 const MODE_ALIASES: Record<string, string> = { auto: 'agent', manual: 'offline' };
 const INTEGER = /^[+-]?\d+$/;
@@ -135,6 +136,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push(`agent mode was chosen because ${modeReason}; set STREAMING_URI, or MODE=offline to serve a data file or bootstrap pushes`);
   }
   if (raw.store === 'redis') problems.push(...redisProblems(raw));
+  const trustProxy = parseTrustProxy(raw.trustProxy ?? 'false');
+  if (trustProxy === null) problems.push(`TRUST_PROXY must be true, false, or comma-separated IP addresses/CIDRs (got "${raw.trustProxy}")`);
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
   const agentId = raw.agentId ?? defaultAgentId();
@@ -190,9 +193,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pingTimeoutMs: raw.wsPingTimeoutSeconds * 1000,
       maxUserBytes: raw.wsMaxUserBytes,
       maxUserProperties: raw.wsMaxUserProperties,
+      upgradesPerSecond: raw.wsUpgradesPerSecond,
+      upgradeBurst: raw.wsUpgradeBurst,
     },
     sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
     bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,
+    http: { rateLimitPerSecond: raw.rateLimitPerSecond, rateLimitBurst: raw.rateLimitBurst, trustProxy: trustProxy ?? false },
   };
   if (raw.mode === 'agent') {
     return {
@@ -204,6 +210,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     };
   }
   return { ...common, mode: 'offline', apiKey: raw.apiKey, dataFile: raw.dataFile };
+}
+
+/**
+ * TRUST_PROXY as fastify's `trustProxy`: `true`/`false`, or addresses and CIDRs of the proxies in
+ * front (`10.0.0.0/8,127.0.0.1`); null when malformed. No hop count: fastify 5 trusts no hop
+ * given as a number (it cannot check the immediate peer).
+ */
+export function parseTrustProxy(text: string): boolean | string[] | null {
+  const value = text.trim().toLowerCase();
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  const entries = value.split(',').map((e) => e.trim());
+  const valid = entries.every((entry) => {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    if (family === 0 || extra !== undefined) return false;
+    return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+  });
+  return valid ? entries : null;
 }
 
 function hostPorts(list: string | undefined): { host: string; port: number }[] | undefined {

@@ -109,6 +109,16 @@ export const SETTINGS = [
   { field: 'redisSentinelPassword', name: 'REDIS_SENTINEL_PASSWORD', type: 'string', secret: true, description: 'Redis Sentinel: password of the sentinels themselves' },
   { field: 'redisClusterNodes', name: 'REDIS_CLUSTER_NODES', type: 'string',
     description: 'Redis Cluster: `host:port,...` of some nodes (instead of `REDIS_URL`); keys carry one hash tag per prefix' },
+  { field: 'rateLimitPerSecond', name: 'RATE_LIMIT_PER_SECOND', type: 'integer', default: 1000,
+    description: 'HTTP: sustained requests per second one client (IP address + the secret it presents) may send to the SDK, OFREP and insight endpoints; past the burst → 429 with Retry-After. `0` turns the limit off' },
+  { field: 'rateLimitBurst', name: 'RATE_LIMIT_BURST', type: 'integer', default: 5000,
+    description: 'HTTP: requests one client may send at once before `RATE_LIMIT_PER_SECOND` applies (a window of burst ÷ rate seconds)' },
+  { field: 'trustProxy', name: 'TRUST_PROXY', type: 'string', default: 'false',
+    description: 'HTTP: which proxies\' `X-Forwarded-For` names the client (rate-limit key, logs): `false`, `true` (any peer), or comma-separated addresses/CIDRs of your ingress or load balancer' },
+  { field: 'wsUpgradesPerSecond', name: 'WS_UPGRADES_PER_SECOND', type: 'integer', default: 0,
+    description: 'WebSocket: sustained upgrades per second one client address may open (token bucket, address as `TRUST_PROXY` reads it); past the burst → 429 before the upgrade. `0` (default) turns it off' },
+  { field: 'wsUpgradeBurst', name: 'WS_UPGRADE_BURST', type: 'integer', default: 200,
+    description: 'WebSocket: upgrades one client address may open at once before `WS_UPGRADES_PER_SECOND` applies' },
 ] as const satisfies readonly Setting[];
 
 export type SettingName = (typeof SETTINGS)[number]['name'];

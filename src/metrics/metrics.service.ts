@@ -12,6 +12,7 @@ import { AGENT_CONFIG } from '../config/config.tokens.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { REGEX_SKIP_REASONS, onRegexProblem, regexStats } from '../evaluation/regex.js';
 import { HttpDurations } from './http-durations.js';
+import { SdkHttpGate } from '../sdk/sdk-http-gate.js';
 
 const STATES: SyncState[] = ['None', 'Starting', 'Stable', 'Interrupted', 'Stopped'];
 
@@ -67,6 +68,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     @Inject(FLAG_STORE) private readonly store: FlagStore,
     private readonly http: HttpAdapterHost,
     @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
+    private readonly gate: SdkHttpGate,
   ) {}
 
   /**
@@ -161,7 +163,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     });
     new Counter({
       name: 'featbit_agent_websocket_bounded_total',
-      help: 'WebSocket bounds that acted: upgrades refused (max_connections), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
+      help: 'WebSocket bounds that acted: upgrades refused (max_connections, upgrade_rate), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
       labelNames: ['reason'],
       registers: [this.registry],
       collect() {
@@ -256,9 +258,22 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         this.set(await insights.queue.depth().catch(() => -1));
       },
     });
+    const gate = this.gate;
+    new Counter({
+      name: 'featbit_agent_http_refused_total',
+      help: 'SDK and OFREP requests refused before their handler: unknown_secret (401), client_secret_on_server (403); 429s are featbit_agent_http_rate_limited_total',
+      labelNames: ['reason'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ reason: 'unknown_secret' }, gate.refused.unknownSecret);
+        this.inc({ reason: 'client_secret_on_server' }, gate.refused.clientSecretOnServer);
+      },
+    });
     const insightStats = (): Record<string, number> => ({ ...insights.forwarder?.stats });
     // Monotonic totals kept by their owners; each counter mirrors one.
     const totals: [string, string, () => number][] = [
+      ['featbit_agent_http_rate_limited_total', 'SDK, OFREP and insight requests answered 429 by the per-client rate limit (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST)', () => gate.refused.rateLimited],
       ['featbit_agent_insights_accepted_total', 'Insights accepted from SDKs', () => insights.accepted],
       ['featbit_agent_insights_forwarded_total', 'Insights delivered to FeatBit', () => insights.forwarder?.stats.forwarded ?? 0],
       ['featbit_agent_insights_retried_total', 'Insight deliveries retried', () => insights.forwarder?.stats.retried ?? 0],

@@ -2,23 +2,12 @@ import { hash } from 'node:crypto';
 import { Body, Controller, Get, Headers, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
-import { authenticateSdk } from '../sdk/sdk-auth.js';
+import { authenticateSdk, ofrepSecretOf as secretOf, singleHeader as single } from '../sdk/sdk-auth.js';
 import { UnauthorizedError } from '../common/agent.errors.js';
 import { ClientEvaluationService } from '../client/client-evaluation.service.js';
 import { prepareUser } from '../evaluation/end-user.js';
 import { contextToUser, toOfrep, toOfrepJson, type OfrepFailure } from './ofrep-mapping.js';
 import { INACTIVITY_DELAY_SEC, OfrepEventsService } from './ofrep-events.service.js';
-
-/** A header fastify may hand over as a list when repeated: the first value. */
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** The secret from `Authorization` (plain or `Bearer`) or `X-API-Key`. */
-function secretOf(authorization: string | undefined, apiKey: string | undefined): string | undefined {
-  const value = authorization?.trim() || apiKey?.trim();
-  return value?.replace(/^Bearer\s+/i, '');
-}
 
 /** OpenFeature Remote Evaluation Protocol v1, served from the agent's memory with the FeatBit evaluator. */
 @Controller('ofrep/v1')

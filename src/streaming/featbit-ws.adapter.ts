@@ -10,6 +10,8 @@ import type { StreamingLimits } from '../config/agent-config.js';
 import type { BoundCounter } from './connection-registry.js';
 import { FAN_OUT_CHUNK, SharedFrame, sendText } from './fan-out.js';
 import { CloseCode, CloseReason, parseInbound } from './protocol.js';
+import { UpgradeLimiter } from './upgrade-limiter.js';
+import { clientAddressResolver, type TrustProxy } from '../common/client-address.js';
 
 /** Inbound messages up to this size are accepted (protocol §2.4 asks for at least 1 MiB). */
 export const MAX_INBOUND_BYTES = 1024 * 1024;
@@ -58,6 +60,8 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   pingTimeoutMs: 20_000,
   maxUserBytes: 8192,
   maxUserProperties: 500,
+  upgradesPerSecond: 0,
+  upgradeBurst: 200,
 };
 
 /** Per-socket bookkeeping of the bounds: a few numbers, no closures. */
@@ -180,13 +184,23 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   refusing = false;
   private refusedUpgrades = 0;
 
-  /** `counter` (the connection registry) counts what the bounds did, for metrics. */
+  private readonly upgradeLimiter?: UpgradeLimiter;
+  private readonly clientAddress: (request: IncomingMessage) => string;
+  private upgradesLimited = 0;
+
+  /**
+   * `counter` (the connection registry) counts what the bounds did, for metrics; `trustProxy`
+   * (TRUST_PROXY) says whose `X-Forwarded-For` names the client of an upgrade.
+   */
   constructor(
     appOrHttpServer?: INestApplicationContext | object,
     readonly limits: StreamingLimits = DEFAULT_STREAMING_LIMITS,
     private readonly counter: BoundCounter = { countBound: () => undefined },
+    trustProxy: TrustProxy = false,
   ) {
     super(appOrHttpServer);
+    if (limits.upgradesPerSecond > 0) this.upgradeLimiter = new UpgradeLimiter(limits.upgradesPerSecond, limits.upgradeBurst);
+    this.clientAddress = clientAddressResolver(trustProxy);
   }
 
   override create(_port: number, options?: { path?: string }): WebSocketServer {
@@ -291,6 +305,18 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
         }
         socket.on('error', destroySocket);
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      const wait = this.upgradeLimiter?.take(this.clientAddress(request), Date.now()) ?? 0;
+      if (wait > 0) {
+        // One address opening sockets faster than WS_UPGRADES_PER_SECOND: refused before the
+        // handshake's work (key hash, socket objects, registration).
+        this.counter.countBound('upgrade_rate');
+        if (++this.upgradesLimited === 1 || this.upgradesLimited % 1000 === 0) {
+          this.logger.warn({ msg: 'WS_UPGRADES_PER_SECOND: upgrades refused with 429', client: this.clientAddress(request), refused: this.upgradesLimited });
+        }
+        socket.on('error', destroySocket);
+        socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: ${wait}\r\nContent-Length: 0\r\n\r\n`);
         return;
       }
       socket.on('error', destroySocket);

@@ -156,6 +156,42 @@ describe('hostile WebSocket client: MAX_CONNECTIONS', () => {
   });
 });
 
+describe('hostile WebSocket client: WS_UPGRADES_PER_SECOND', () => {
+  /** Opens a socket with these headers; resolves to 101 when it opened (then closes it), else the status. */
+  function upgrade(agent: RunningAgent, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter?: string }> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${agent.wsUrl}/streaming?type=server&token=${tokenFor(SERVER_SECRET)}`, { headers });
+      ws.once('open', () => {
+        ws.close();
+        resolve({ status: 101 });
+      });
+      ws.once('unexpected-response', (_request, response) => resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] }));
+      ws.once('error', reject);
+    });
+  }
+
+  it('refuses an address past its burst with 429 and Retry-After before the upgrade; other addresses (TRUST_PROXY) still connect', async () => {
+    // One upgrade a second with a burst of 3: 40 attempts in a row outrun the refill (no timing is
+    // asserted: only that the bound acts, for this address alone).
+    const agent = await startAgent(offlineConfig({ streaming: limits({ upgradesPerSecond: 1, upgradeBurst: 3 }), http: { rateLimitPerSecond: 0, rateLimitBurst: 1, trustProxy: ['127.0.0.1'] } }));
+    try {
+      const first = await upgrade(agent, { 'x-forwarded-for': '198.51.100.1' });
+      assert.equal(first.status, 101);
+      const answers: { status: number; retryAfter?: string }[] = [];
+      for (let i = 0; i < 40; i++) answers.push(await upgrade(agent, { 'x-forwarded-for': '198.51.100.1' }));
+      const refused = answers.filter((a) => a.status === 429);
+      assert.ok(refused.length > 0, 'no upgrade refused');
+      assert.ok(answers.every((a) => a.status === 101 || a.status === 429), JSON.stringify(answers.map((a) => a.status)));
+      assert.ok(refused.every((a) => Number(a.retryAfter) >= 1), 'Retry-After on every 429');
+      assert.equal((await upgrade(agent, { 'x-forwarded-for': '198.51.100.2' })).status, 101, 'another client behind the proxy');
+      const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+      assert.match(metrics, new RegExp(`featbit_agent_websocket_bounded_total\\{reason="upgrade_rate"\\} ${refused.length}\\b`));
+    } finally {
+      await agent.close();
+    }
+  });
+});
+
 describe('hostile WebSocket client: message rate', () => {
   let agent: RunningAgent;
   before(async () => {

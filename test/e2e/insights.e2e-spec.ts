@@ -273,9 +273,32 @@ describe(InsightsService.name, () => {
         const clients = agent.app.get(ClientEvaluationService);
         const service = agent.app.get(InsightsService);
         const longKey = 'k'.repeat(400);
-        for (let i = 0; i < 20_000; i++) clients.httpUser(ENV_ID, { keyId: `${longKey}-${i}`, name: 'n' });
+        // Eviction walks the map with one iterator per pass, not one per user: V8 walks every
+        // hole deletions left at the front of a Map from the start of each new iterator.
+        const keys = Object.getOwnPropertyDescriptor(Map.prototype, 'keys')!;
+        let iterators = 0;
+        Object.defineProperty(Map.prototype, 'keys', {
+          ...keys,
+          value: function <K, V>(this: Map<K, V>): MapIterator<K> {
+            iterators++;
+            return (keys.value as (this: Map<K, V>) => MapIterator<K>).call(this);
+          },
+        });
+        try {
+          for (let i = 0; i < 20_000; i++) clients.httpUser(ENV_ID, { keyId: `${longKey}-${i}`, name: 'n' });
+        } finally {
+          Object.defineProperty(Map.prototype, 'keys', keys);
+        }
+        assert.ok(iterators < 100, `${iterators} Map iterators for 20,000 users`);
         assert.ok(service.dedupBytes <= END_USER_DEDUP_BYTES, `dedup map at ${service.dedupBytes} bytes`);
         assert.ok(service.dedupBytes > END_USER_DEDUP_BYTES / 2);
+        // Least recently seen first: a user seen again is kept, the one after it is evicted.
+        const recent = `${longKey}-19999`;
+        const before = service.accepted;
+        clients.httpUser(ENV_ID, { keyId: recent, name: 'n' });
+        assert.equal(service.accepted, before, 'a user seen lately is not reported again');
+        clients.httpUser(ENV_ID, { keyId: `${longKey}-0`, name: 'n' });
+        assert.equal(service.accepted, before + 1, 'an evicted user is reported again');
       } finally {
         fake.setInsightStatus(200);
         await agent.close();

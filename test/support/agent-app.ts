@@ -41,9 +41,13 @@ const COMMON = {
     // Generous, so tests of large users exercise evaluation; hostile-ws tests the bounds.
     maxUserBytes: 1024 * 1024,
     maxUserProperties: 10_000,
+    upgradesPerSecond: 0,
+    upgradeBurst: 200,
   },
   sdkBodyLimitBytes: 1_048_576,
   bootstrapBodyLimitBytes: 67_108_864,
+  // Off unless a test is about it: e2e suites send many requests from one address.
+  http: { rateLimitPerSecond: 0, rateLimitBurst: 5000, trustProxy: false },
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {

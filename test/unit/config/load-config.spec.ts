@@ -71,12 +71,26 @@ describe(loadConfig.name, () => {
     ['an unknown insights mode', { INSIGHTS_MODE: 'sell' }, /INSIGHTS_MODE must be one of/],
     ['forward without EVENT_URI', { INSIGHTS_MODE: 'forward' }, /needs EVENT_URI/],
     ['a bad EVENT_URI', { EVENT_URI: 'ftp://x' }, /EVENT_URI must be/],
+    ['a negative rate limit', { RATE_LIMIT_PER_SECOND: '-1' }, /RATE_LIMIT_PER_SECOND must be at least 0/],
+    ['a rate limit that is not a number', { RATE_LIMIT_PER_SECOND: 'lots' }, /RATE_LIMIT_PER_SECOND must be an integer/],
+    ['an empty burst', { RATE_LIMIT_BURST: '0' }, /RATE_LIMIT_BURST must be at least 1/],
+    ['a TRUST_PROXY that is no address', { TRUST_PROXY: 'ingress.local' }, /TRUST_PROXY must be true, false, or comma-separated/],
+    ['a TRUST_PROXY with a bad prefix', { TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY must be/],
+    // fastify 5 trusts no hop given as a count (it cannot check the immediate peer): refused, not silently ignored.
+    ['a TRUST_PROXY hop count', { TRUST_PROXY: '2' }, /TRUST_PROXY must be/],
   ];
   for (const [name, env, expected] of invalid) {
     it(`rejects ${name}`, () => {
       assert.ok(problemsOf(env).some((p) => expected.test(p)), JSON.stringify(problemsOf(env)));
     });
   }
+
+  it('limits each client to 1,000 requests a second (burst 5,000) and trusts no proxy by default', () => {
+    assert.deepEqual(loadConfig({}).http, { rateLimitPerSecond: 1000, rateLimitBurst: 5000, trustProxy: false });
+    const config = loadConfig({ RATE_LIMIT_PER_SECOND: '0', RATE_LIMIT_BURST: '10', TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1 ,fd00::/8' });
+    assert.deepEqual(config.http, { rateLimitPerSecond: 0, rateLimitBurst: 10, trustProxy: ['10.0.0.0/8', '127.0.0.1', 'fd00::/8'] });
+    assert.equal(loadConfig({ TRUST_PROXY: 'TRUE' }).http.trustProxy, true);
+  });
 
   it('derives a stable agent id from the host name', () => {
     assert.equal(defaultAgentId('Pod-7.cluster'), defaultAgentId('Pod-7.cluster'));

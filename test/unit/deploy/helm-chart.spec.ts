@@ -129,6 +129,20 @@ describe('helm/featbit-agent', () => {
     assert.throws(() => renderChart([...example('offline-push'), '--set', 'probes.readiness.periodSeconds=0']), /periodSeconds/);
   });
 
+  it('trusts in-cluster proxies for the client address and sets the rate limit, as the agent reads them', () => {
+    const configOf = (args: string[]) => (renderChart(args).find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> }).data;
+    const defaults = configOf(example('agent-memory'));
+    const http = loadConfig({ ...defaults, API_KEY: 'rp-key' }).http;
+    assert.deepEqual(http.trustProxy, ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', 'fc00::/7', '::1']);
+    assert.deepEqual([http.rateLimitPerSecond, http.rateLimitBurst], [1000, 5000]);
+    const direct = configOf([...example('agent-memory'), '--set', 'agent.trustProxy=false', '--set', 'agent.rateLimitPerSecond=0']);
+    assert.deepEqual(loadConfig({ ...direct, API_KEY: 'rp-key' }).http, { rateLimitPerSecond: 0, rateLimitBurst: 5000, trustProxy: false });
+    const rejects = (args: string[], message: RegExp) => assert.throws(() => helm(['lint', '--strict', CHART, ...example('agent-memory'), ...args]), message);
+    rejects(['--set', 'agent.trustProxy=ingress-nginx'], /trustProxy/);
+    rejects(['--set', 'agent.rateLimitPerSecond=-1'], /rateLimitPerSecond/);
+    rejects(['--set', 'agent.rateLimitBurst=0'], /rateLimitBurst/);
+  });
+
   it('keeps a PodDisruptionBudget only where it cannot block a drain', () => {
     const pdb = (args: string[]) => renderChart(args).find((o) => o.kind === 'PodDisruptionBudget') as unknown as Pdb | undefined;
     assert.equal(pdb(example('offline-push')), undefined, 'one pod: no budget');
