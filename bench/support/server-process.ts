@@ -7,6 +7,7 @@
  * `bare-ws` (plain `ws` server holding sockets; `broadcast` sends one frame to all).
  * Reports `{ port }` over IPC, then answers one message per command:
  *  `rss` → RSS and JS memory after a GC;
+ *  `cpu` → `process.cpuUsage()` (user and system µs this process has used so far);
  *  `broadcast` (bare-ws) / `patch` / `full` (agent) → the monotonic time the send started
  *  (`stampedAt`, ms) once everything is handed to the sockets.
  */
@@ -24,6 +25,7 @@ import { monotonicMs } from './pinned.js';
 
 type Command =
   | { cmd: 'rss' }
+  | { cmd: 'cpu' }
   | { cmd: 'broadcast'; data: string }
   | { cmd: 'fan-out' }
   | { cmd: 'patch'; flagKey: string }
@@ -90,6 +92,7 @@ async function main(): Promise<void> {
   process.on('message', (message: Command) => {
     void (async () => {
       if (message.cmd === 'rss') process.send?.(rss());
+      else if (message.cmd === 'cpu') process.send?.(process.cpuUsage());
       else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
       else if (message.cmd === 'broadcast') {
         const frame = Buffer.from(message.data);

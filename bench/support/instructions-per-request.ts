@@ -1,0 +1,149 @@
+/**
+ * Instructions per request of server latest-all, counted by valgrind (callgrind), for comparing
+ * changes on a machine others share: unlike req/s or CPU time, the count does not move with the
+ * load around it (perf's counters are not available in this container). Each server runs under
+ * `valgrind --tool=callgrind --instr-atstart=no`: it starts and is warmed up uninstrumented, then
+ * `callgrind_control -i on` counts exactly `--requests` keep-alive requests (`--connections` at a
+ * time, from this process) and `callgrind_control -d` dumps the total. User-space instructions of
+ * every thread of the server (JIT code, V8, libuv, GC helpers); the kernel's share (the socket
+ * writes) is not counted, so the ratios here are stricter than CPU time or req/s ones.
+ * Targets: bare node:http, the one-route Nest + fastify ceiling and the agent, each serving the
+ * same bytes; `--baseline DIR` adds the agent of another build (DIR is its `.test-build`, e.g. a copy
+ * made before a change). The servers run at the same time (instruction counts do not mind).
+ * Slow: about two minutes. Needs valgrind (Debian's package).
+ * Usage: node .test-build/bench/support/instructions-per-request.js [--requests 2000] [--warmup 3000]
+ *        [--connections 10] [--flags 8] [--baseline DIR]...
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { SERVER_SECRET } from '../../test/support/sample-data.js';
+import { benchBootstrap } from './bench-data.js';
+import { loadAverage } from './pinned.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const run = promisify(execFile);
+
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '3000' },
+    connections: { type: 'string', default: '10' },
+    flags: { type: 'string', default: '8' },
+    baseline: { type: 'string', multiple: true, default: [] },
+  },
+});
+const requests = Number(values.requests);
+const warmup = Number(values.warmup);
+const connections = Number(values.connections);
+const path = '/api/public/sdk/server/latest-all';
+const headers = { authorization: SERVER_SECRET };
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
+const dataFile = join(dir, 'data.json');
+writeFileSync(dataFile, JSON.stringify(benchBootstrap(Number(values.flags))));
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  port: number;
+  agent: Agent;
+}
+
+/** server-process.js (of this build or `build`) under callgrind, instrumentation off. */
+async function startServer(name: string, args: string[], build?: string): Promise<Server> {
+  const script = build === undefined ? join(here, 'server-process.js') : join(resolve(build), 'bench/support/server-process.js');
+  const child = spawn(
+    'valgrind',
+    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'callgrind.%p')}`, process.execPath, '--expose-gc', script, ...args],
+    { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as { port: number }));
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${stderr}`)));
+    child.once('error', reject);
+  });
+  return { name, child, port, agent: new Agent({ keepAlive: true, maxSockets: connections }) };
+}
+
+/** One GET; a keep-alive socket the server closed meanwhile (ECONNRESET before any answer) is retried once. */
+async function get(server: Server): Promise<{ status: number; body: Buffer }> {
+  try {
+    return await getOnce(server);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ECONNRESET') throw error;
+    return getOnce(server);
+  }
+}
+
+function getOnce(server: Server): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    request({ host: '127.0.0.1', port: server.port, path, headers, agent: server.agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Exactly `n` requests, `connections` at a time; every answer must be `bytes`. */
+async function load(server: Server, n: number, bytes: Buffer): Promise<void> {
+  let sent = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < n) {
+      sent++;
+      const r = await get(server);
+      if (r.status !== 200 || !r.body.equals(bytes)) throw new Error(`${server.name} answered ${r.status} with ${r.body.length} bytes`);
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+}
+
+/** Warm-up uninstrumented, then instructions over exactly `requests` requests. */
+async function count(server: Server, bytes: Buffer): Promise<number> {
+  await load(server, warmup, bytes);
+  const pid = String(server.child.pid);
+  await run('callgrind_control', ['-i', 'on', pid]);
+  await load(server, requests, bytes);
+  await run('callgrind_control', ['-d', pid]);
+  const dump = readdirSync(dir).find((f) => f.startsWith(`callgrind.${pid}.`));
+  if (dump === undefined) throw new Error(`no callgrind dump for ${server.name}`);
+  const totals = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'));
+  if (!totals) throw new Error(`no totals in ${dump}`);
+  server.child.kill('SIGKILL');
+  server.agent.destroy();
+  return Number(totals[1]) / requests;
+}
+
+console.log(`instructions per request (callgrind), GET ${path}: ${requests} requests after ${warmup} uninstrumented, ${connections} keep-alive connections (load ${loadAverage()})`);
+const agent = await startServer('agent', ['agent', dataFile]);
+const first = await get(agent);
+if (first.status !== 200) throw new Error(`agent answered ${first.status}`);
+// Its socket would sit idle (and may be closed) while the others start under valgrind.
+agent.agent.destroy();
+agent.agent = new Agent({ keepAlive: true, maxSockets: connections });
+const bytes = first.body;
+const bodyFile = join(dir, 'body.json');
+writeFileSync(bodyFile, bytes);
+const servers = await Promise.all([
+  startServer('bare node:http', ['bare-http', bodyFile]),
+  startServer('Nest+fastify ceiling', ['nest-ceiling', bodyFile, 'GET', path]),
+  Promise.resolve(agent),
+  ...values.baseline.map((build) => startServer(`agent ${build}`, ['agent', dataFile], build)),
+]);
+const counts = await Promise.all(servers.map((s) => count(s, bytes)));
+const [bare, ceiling] = [counts[0]!, counts[1]!];
+console.log(`  ${bytes.length} bytes per answer`);
+servers.forEach((s, i) => {
+  const n = counts[i]!;
+  console.log(`  ${s.name.padEnd(28)} ${(n / 1000).toFixed(1).padStart(7)}k instructions/request  (bare ÷ this ${(bare / n).toFixed(3)}, ceiling ÷ this ${(ceiling / n).toFixed(3)})`);
+});
