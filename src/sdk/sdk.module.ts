@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { ServerSdkController } from './server-sdk.controller.js';
+import { ServerSdkRoutes } from './server-sdk.routes.js';
 
-@Module({ controllers: [ServerSdkController] })
+@Module({ providers: [ServerSdkRoutes] })
 export class SdkModule {}
