@@ -4,9 +4,11 @@
  * load around it (perf's counters are not available in this container). Each server runs under
  * `valgrind --tool=callgrind --instr-atstart=no`: it starts and is warmed up uninstrumented, then
  * `callgrind_control -i on` counts exactly `--requests` keep-alive requests (`--connections` at a
- * time, from this process) and `callgrind_control -d` dumps the total. User-space instructions of
- * every thread of the server (JIT code, V8, libuv, GC helpers); the kernel's share (the socket
- * writes) is not counted, so the ratios here are stricter than CPU time or req/s ones.
+ * time, from this process) and `callgrind_control -d` dumps the totals, per thread. User-space
+ * instructions (JIT code, V8, libuv, GC); the kernel's share (the socket writes) is not counted, so
+ * the ratios here are stricter than CPU time or req/s ones. All threads and the main thread apart:
+ * V8's background threads are still compiling (TurboFan) long after the warm-up, an amount that
+ * varies from start to start; the main thread is the work per request.
  * Bimodal: in some processes V8 leaves the object literal in node's `process.nextTick` (computed
  * symbol keys) on its generic path, `Runtime_DefineKeyedOwnPropertyInLiteral`, about 4k instructions
  * per tick object and a few tick objects per request; which process does so varies from start to
@@ -14,8 +16,8 @@
  * Targets: bare node:http, the one-route Nest + fastify ceiling and the agent, each serving the
  * same bytes; `--baseline DIR` adds the agent of another build (DIR is its `.test-build`, e.g. a copy
  * made before a change). The servers run at the same time (instruction counts do not mind).
- * Slow: about two minutes. Needs valgrind (Debian's package).
- * Usage: node .test-build/bench/support/instructions-per-request.js [--requests 2000] [--warmup 3000]
+ * Slow: about five minutes. Needs valgrind (Debian's package).
+ * Usage: node .test-build/bench/support/instructions-per-request.js [--requests 4000] [--warmup 10000]
  *        [--connections 10] [--flags 8] [--baseline DIR]... [--node-flag=--perf-basic-prof]...
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -35,8 +37,8 @@ const run = promisify(execFile);
 
 const { values } = parseArgs({
   options: {
-    requests: { type: 'string', default: '2000' },
-    warmup: { type: 'string', default: '3000' },
+    requests: { type: 'string', default: '4000' },
+    warmup: { type: 'string', default: '10000' },
     connections: { type: 'string', default: '10' },
     flags: { type: 'string', default: '8' },
     baseline: { type: 'string', multiple: true, default: [] },
@@ -66,7 +68,7 @@ async function startServer(name: string, args: string[], build?: string): Promis
   const script = build === undefined ? join(here, 'server-process.js') : join(resolve(build), 'bench/support/server-process.js');
   const child = spawn(
     'valgrind',
-    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, 'callgrind.%p')}`, process.execPath, '--expose-gc', ...values['node-flag'], script, ...args],
+    ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'callgrind.%p')}`, process.execPath, '--expose-gc', ...values['node-flag'], script, ...args],
     { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] },
   );
   let stderr = '';
@@ -115,21 +117,42 @@ async function load(server: Server, n: number, bytes: Buffer): Promise<void> {
 }
 
 /** Warm-up uninstrumented, then instructions over exactly `requests` requests. */
-async function count(server: Server, bytes: Buffer): Promise<{ total: number; slowTicks: number }> {
+interface Count {
+  /** Instructions per request, all threads. */
+  total: number;
+  /** Of which the main thread (JavaScript, the event loop, the scavenger's main part). */
+  main: number;
+  /** Of which node's nextTick slow path (main thread). */
+  slowTicks: number;
+}
+
+async function count(server: Server, bytes: Buffer): Promise<Count> {
   await load(server, warmup, bytes);
   const pid = String(server.child.pid);
   await run('callgrind_control', ['-i', 'on', pid]);
   await load(server, requests, bytes);
   await run('callgrind_control', ['-d', pid]);
-  const dump = readdirSync(dir).find((f) => f.startsWith(`callgrind.${pid}.`));
-  if (dump === undefined) throw new Error(`no callgrind dump for ${server.name}`);
-  const totals = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'));
-  if (!totals) throw new Error(`no totals in ${dump}`);
   server.child.kill('SIGKILL');
   server.agent.destroy();
-  const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', join(dir, dump)], { maxBuffer: 1 << 26 });
-  const slow = /^\s*([\d,]+) .*Runtime_DefineKeyedOwnPropertyInLiteral/m.exec(stdout);
-  return { total: Number(totals[1]) / requests, slowTicks: slow ? Number(slow[1]!.replaceAll(',', '')) / requests : 0 };
+  // One dump per thread (callgrind.PID.1-01 is the main thread): V8's background threads compile
+  // (TurboFan, still busy after the warm-up) and help the GC.
+  const dumps = readdirSync(dir).filter((f) => f.startsWith(`callgrind.${pid}.`)).sort();
+  if (dumps.length === 0) throw new Error(`no callgrind dump for ${server.name}`);
+  let total = 0;
+  let main = 0;
+  let slowTicks = 0;
+  for (const dump of dumps) {
+    const totals = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'));
+    if (!totals) continue;
+    total += Number(totals[1]);
+    if (dump.endsWith('-01')) {
+      main = Number(totals[1]);
+      const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', join(dir, dump)], { maxBuffer: 1 << 26 });
+      const slow = /^\s*([\d,]+) .*Runtime_DefineKeyedOwnPropertyInLiteral/m.exec(stdout);
+      slowTicks = slow ? Number(slow[1]!.replaceAll(',', '')) : 0;
+    }
+  }
+  return { total: total / requests, main: main / requests, slowTicks: slowTicks / requests };
 }
 
 console.log(`instructions per request (callgrind), GET ${path}: ${requests} requests after ${warmup} uninstrumented, ${connections} keep-alive connections (load ${loadAverage()})`);
@@ -152,14 +175,15 @@ const counts = await Promise.all(servers.map((s) => count(s, bytes)));
 const k = (n: number): string => `${(n / 1000).toFixed(1).padStart(6)}k`;
 console.log(`  ${bytes.length} bytes per answer; callgrind dumps in ${dir}`);
 for (const [label, pick] of [
-  ['all', (c: { total: number; slowTicks: number }) => c.total],
-  ['without the nextTick slow path', (c: { total: number; slowTicks: number }) => c.total - c.slowTicks],
+  ['all threads', (c: Count) => c.total],
+  ['main thread', (c: Count) => c.main],
+  ['main thread without the nextTick slow path', (c: Count) => c.main - c.slowTicks],
 ] as const) {
   const [bare, ceiling] = [pick(counts[0]!), pick(counts[1]!)];
   console.log(`  instructions/request, ${label}:`);
   servers.forEach((s, i) => {
     const n = pick(counts[i]!);
-    const slow = label === 'all' ? `  (of which nextTick slow path ${k(counts[i]!.slowTicks)})` : '';
+    const slow = label === 'main thread' ? `  (of which nextTick slow path ${k(counts[i]!.slowTicks)})` : '';
     console.log(`    ${s.name.padEnd(28)} ${k(n)}  bare ÷ this ${(bare / n).toFixed(3)}, ceiling ÷ this ${(ceiling / n).toFixed(3)}${slow}`);
   });
 }
