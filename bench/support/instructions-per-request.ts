@@ -124,6 +124,11 @@ interface Count {
   main: number;
   /** Of which node's nextTick slow path (main thread). */
   slowTicks: number;
+  /**
+   * Of which the GC's main-thread part: a scavenge every few thousand requests, so a window of a
+   * few thousand requests holds zero to two of them (a few k instructions per request either way).
+   */
+  gc: number;
 }
 
 async function count(server: Server, bytes: Buffer): Promise<Count> {
@@ -141,6 +146,7 @@ async function count(server: Server, bytes: Buffer): Promise<Count> {
   let total = 0;
   let main = 0;
   let slowTicks = 0;
+  let gc = 0;
   for (const dump of dumps) {
     const totals = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, dump), 'utf8'));
     if (!totals) continue;
@@ -148,11 +154,15 @@ async function count(server: Server, bytes: Buffer): Promise<Count> {
     if (dump.endsWith('-01')) {
       main = Number(totals[1]);
       const { stdout } = await run('callgrind_annotate', ['--inclusive=yes', '--threshold=100', join(dir, dump)], { maxBuffer: 1 << 26 });
-      const slow = /^\s*([\d,]+) .*Runtime_DefineKeyedOwnPropertyInLiteral/m.exec(stdout);
-      slowTicks = slow ? Number(slow[1]!.replaceAll(',', '')) : 0;
+      const inclusive = (fn: string): number => {
+        const line = new RegExp(`^\\s*([\\d,]+) .*${fn}`, 'm').exec(stdout);
+        return line ? Number(line[1]!.replaceAll(',', '')) : 0;
+      };
+      slowTicks = inclusive('Runtime_DefineKeyedOwnPropertyInLiteral');
+      gc = inclusive('v8::internal::Heap::CollectGarbage\\(');
     }
   }
-  return { total: total / requests, main: main / requests, slowTicks: slowTicks / requests };
+  return { total: total / requests, main: main / requests, slowTicks: slowTicks / requests, gc: gc / requests };
 }
 
 console.log(`instructions per request (callgrind), GET ${path}: ${requests} requests after ${warmup} uninstrumented, ${connections} keep-alive connections (load ${loadAverage()})`);
@@ -178,12 +188,13 @@ for (const [label, pick] of [
   ['all threads', (c: Count) => c.total],
   ['main thread', (c: Count) => c.main],
   ['main thread without the nextTick slow path', (c: Count) => c.main - c.slowTicks],
+  ['main thread without the nextTick slow path and the GC', (c: Count) => c.main - c.slowTicks - c.gc],
 ] as const) {
   const [bare, ceiling] = [pick(counts[0]!), pick(counts[1]!)];
   console.log(`  instructions/request, ${label}:`);
   servers.forEach((s, i) => {
     const n = pick(counts[i]!);
-    const slow = label === 'main thread' ? `  (of which nextTick slow path ${k(counts[i]!.slowTicks)})` : '';
+    const slow = label === 'main thread' ? `  (of which nextTick slow path ${k(counts[i]!.slowTicks)}, GC ${k(counts[i]!.gc)})` : '';
     console.log(`    ${s.name.padEnd(28)} ${k(n)}  bare ÷ this ${(bare / n).toFixed(3)}, ceiling ÷ this ${(ceiling / n).toFixed(3)}${slow}`);
   });
 }
