@@ -68,8 +68,6 @@ function sameJson(a: StoreItem, b: StoreItem): boolean {
 export class MemoryData {
   private readonly envs = new Map<string, EnvState>();
   private readonly secretsByValue = new Map<string, Secret>();
-  /** The secret `secret()` found last; forgotten whenever the secrets change. */
-  private lastFound: Secret | undefined;
   private dataVersionEver = 0;
   private populated = false;
 
@@ -92,12 +90,7 @@ export class MemoryData {
   }
 
   secret(value: string): Secret | undefined {
-    // Polling SDKs send the same secret again and again, each time as a new string: comparing it
-    // with the last one found is cheaper than hashing it for the map.
-    if (value === this.lastFound?.value) return this.lastFound;
-    const secret = this.secretsByValue.get(value);
-    if (secret) this.lastFound = secret;
-    return secret;
+    return this.secretsByValue.get(value);
   }
 
   /** `projectKey:envKey` of the first secret of each env that has secrets, joined with `,`. */
@@ -123,7 +116,6 @@ export class MemoryData {
     const previous = new Map(this.envs);
     this.envs.clear();
     this.secretsByValue.clear();
-    this.lastFound = undefined;
     const changes: EnvChange[] = [];
     for (const incoming of data.envs) {
       const env = new EnvState(incoming.envId);
