@@ -30,6 +30,7 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { SERVER_SECRET } from '../../test/support/sample-data.js';
 import { benchBootstrap } from './bench-data.js';
+import { startServerChild } from './child.js';
 import { loadAverage } from './pinned.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -166,19 +167,19 @@ async function count(server: Server, bytes: Buffer): Promise<Count> {
 }
 
 console.log(`instructions per request (callgrind), GET ${path}: ${requests} requests after ${warmup} uninstrumented, ${connections} keep-alive connections (load ${loadAverage()})`);
-const agent = await startServer('agent', ['agent', dataFile]);
-const first = await get(agent);
-if (first.status !== 200) throw new Error(`agent answered ${first.status}`);
-// Its socket would sit idle (and may be closed) while the others start under valgrind.
-agent.agent.destroy();
-agent.agent = new Agent({ keepAlive: true, maxSockets: connections });
-const bytes = first.body;
+// The answer under test, from an agent outside valgrind (quick), so that every measured server
+// then starts the same way, at the same time, and waits the same before its warm-up.
+const probe = await startServerChild('agent', dataFile);
+const answer = await fetch(`http://127.0.0.1:${probe.port}${path}`, { headers });
+if (answer.status !== 200) throw new Error(`agent answered ${answer.status}`);
+const bytes = Buffer.from(await answer.arrayBuffer());
+await probe.stop();
 const bodyFile = join(dir, 'body.json');
 writeFileSync(bodyFile, bytes);
 const servers = await Promise.all([
   startServer('bare node:http', ['bare-http', bodyFile]),
   startServer('Nest+fastify ceiling', ['nest-ceiling', bodyFile, 'GET', path]),
-  Promise.resolve(agent),
+  startServer('agent', ['agent', dataFile]),
   ...values.baseline.map((build) => startServer(`agent ${build}`, ['agent', dataFile], build)),
 ]);
 const counts = await Promise.all(servers.map((s) => count(s, bytes)));
