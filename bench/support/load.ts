@@ -3,6 +3,11 @@
  * (the framework ceiling) and the agent, each in its own process on the server core, each serving
  * the same bytes, loaded in turn by `wrk` on the other core. Rounds alternate the three targets;
  * medians of the rounds are compared.
+ *
+ * Each run also reads the server's own CPU time (`process.cpuUsage()`, over IPC) before and after
+ * and divides by the responses wrk completed: CPU-µs per request. On a shared machine req/s moves
+ * with whatever else runs on the core; the CPU a server spends per request barely does, so the
+ * ratio of CPU per request (ceiling ÷ agent) is the figure to compare between changes.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,11 +46,26 @@ export function httpOptions(extra: Record<string, { type: 'string'; default: str
   return { options, values: values as unknown as Record<string, string> };
 }
 
+/** A wrk run with the CPU the server spent on it. */
+export interface MeasuredLoad extends LoadResult {
+  /** Server CPU time (user + system) per completed response, in µs. */
+  cpuUs: number;
+}
+
 export interface Comparison {
-  bare: LoadResult;
-  nest: LoadResult;
-  agent: LoadResult;
+  bare: MeasuredLoad;
+  nest: MeasuredLoad;
+  agent: MeasuredLoad;
   runs: { bare: number[]; nest: number[]; agent: number[] };
+  cpuRuns: { bare: number[]; nest: number[]; agent: number[] };
+}
+
+/** One wrk run against `server`, with the server's CPU time per response. */
+export async function measuredLoad(server: ServerChild, target: HttpTarget, seconds: number, connections: number): Promise<MeasuredLoad> {
+  const before = await server.cpu();
+  const result = await wrk(target, seconds, connections);
+  const after = await server.cpu();
+  return { ...result, cpuUs: (after - before) / result.requests };
 }
 
 const k = (rps: number): string => `${(rps / 1000).toFixed(1)}k`;
@@ -90,41 +110,52 @@ export async function compareHttp(
   );
   // Warm-up (JIT, connection pools), not counted.
   for (const t of Object.values(servers)) await wrk(t, Math.min(2, options.seconds), options.connections);
-  const results: { bare: LoadResult[]; nest: LoadResult[]; agent: LoadResult[] } = { bare: [], nest: [], agent: [] };
+  const results: { bare: MeasuredLoad[]; nest: MeasuredLoad[]; agent: MeasuredLoad[] } = { bare: [], nest: [], agent: [] };
+  const us = (r: MeasuredLoad): string => `${r.cpuUs.toFixed(1)} µs`;
   for (let round = 1; round <= options.rounds; round++) {
     const load = loadAverage();
-    const b = await wrk(servers.bare, options.seconds, options.connections);
-    const n = await wrk(servers.nest, options.seconds, options.connections);
-    const a = await wrk(servers.agent, options.seconds, options.connections);
+    const b = await measuredLoad(bare, servers.bare, options.seconds, options.connections);
+    const n = await measuredLoad(nest, servers.nest, options.seconds, options.connections);
+    const a = await measuredLoad(agent, servers.agent, options.seconds, options.connections);
     results.bare.push(b);
     results.nest.push(n);
     results.agent.push(a);
     console.log(
       `  round ${round} (load ${load}): bare ${k(b.rps)}  nest+fastify ${k(n.rps)}  agent ${k(a.rps)} req/s  ` +
-        `→ agent/bare ${(a.rps / b.rps).toFixed(2)}, agent/ceiling ${(a.rps / n.rps).toFixed(2)}`,
+        `→ agent/bare ${(a.rps / b.rps).toFixed(2)}, agent/ceiling ${(a.rps / n.rps).toFixed(2)}; ` +
+        `CPU per request bare ${us(b)}  nest+fastify ${us(n)}  agent ${us(a)} → ceiling/agent ${(n.cpuUs / a.cpuUs).toFixed(2)}`,
     );
   }
-  const pick = (list: LoadResult[]): LoadResult => ({
+  const pick = (list: MeasuredLoad[]): MeasuredLoad => ({
     rps: median(list.map((r) => r.rps)),
+    requests: list.reduce((sum, r) => sum + r.requests, 0),
     p50: median(list.map((r) => r.p50)),
     p99: median(list.map((r) => r.p99)),
     errors: list.reduce((sum, r) => sum + r.errors, 0),
+    cpuUs: median(list.map((r) => r.cpuUs)),
   });
   const c: Comparison = {
     bare: pick(results.bare),
     nest: pick(results.nest),
     agent: pick(results.agent),
     runs: { bare: results.bare.map((r) => r.rps), nest: results.nest.map((r) => r.rps), agent: results.agent.map((r) => r.rps) },
+    cpuRuns: { bare: results.bare.map((r) => r.cpuUs), nest: results.nest.map((r) => r.cpuUs), agent: results.agent.map((r) => r.cpuUs) },
   };
-  const row = (label: string, r: LoadResult): string =>
+  const row = (label: string, r: MeasuredLoad): string =>
     `  ${label.padEnd(28)} ${k(r.rps).padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}  ` +
-    `vs bare ${(r.rps / c.bare.rps).toFixed(2)}  vs ceiling ${(r.rps / c.nest.rps).toFixed(2)}`;
+    `vs bare ${(r.rps / c.bare.rps).toFixed(2)}  vs ceiling ${(r.rps / c.nest.rps).toFixed(2)}  ` +
+    `CPU ${us(r).padStart(8)}/request (bare ÷ this ${(c.bare.cpuUs / r.cpuUs).toFixed(2)}, ceiling ÷ this ${(c.nest.cpuUs / r.cpuUs).toFixed(2)})`;
   console.log(`  medians of ${options.rounds}:`);
   console.log(row('bare node:http', c.bare));
   console.log(row('Nest+fastify @Res() ceiling', c.nest));
   console.log(row('agent', c.agent));
   const toCeiling = c.agent.rps / c.nest.rps;
+  const cpuToCeiling = c.nest.cpuUs / c.agent.cpuUs;
   console.log(`  agent/ceiling ${toCeiling.toFixed(2)} (target ≥ ${targets.ceiling}: ${toCeiling >= targets.ceiling ? 'met' : 'NOT met'}); agent/bare ${(c.agent.rps / c.bare.rps).toFixed(2)}`);
+  console.log(
+    `  by CPU per request (steadier on a shared machine): ceiling/agent ${cpuToCeiling.toFixed(2)} ` +
+      `(target ≥ ${targets.ceiling}: ${cpuToCeiling >= targets.ceiling ? 'met' : 'NOT met'}); bare/agent ${(c.bare.cpuUs / c.agent.cpuUs).toFixed(2)}`,
+  );
   await bare.stop();
   await nest.stop();
   return c;

@@ -8,6 +8,7 @@
  * Reports `{ port }` over IPC, then answers one message per command:
  *  `rss` → RSS and JS memory after a GC;
  *  `loop` → the event-loop delay (p99, max) and CPU time since the previous `loop`;
+ *  `cpu` → `process.cpuUsage()` (user and system µs this process has used so far);
  *  `broadcast` (bare-ws) / `patch` / `full` (agent) → the monotonic time the send started
  *  (`stampedAt`, ms) once everything is handed to the sockets.
  */
@@ -27,6 +28,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 type Command =
   | { cmd: 'rss' }
+  | { cmd: 'cpu' }
   | { cmd: 'broadcast'; data: string }
   | { cmd: 'fan-out' }
   | { cmd: 'patch'; flagKey: string }
@@ -126,6 +128,7 @@ async function main(): Promise<void> {
         process.send?.({ p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000 });
         loopDelay.reset();
       }
+      else if (message.cmd === 'cpu') process.send?.(process.cpuUsage());
       else if (message.cmd === 'fan-out') process.send?.({ ...pushes?.lastFanOut });
       else if (message.cmd === 'broadcast') {
         const frame = Buffer.from(message.data);

@@ -16,6 +16,8 @@ export interface HttpTarget {
 
 export interface LoadResult {
   rps: number;
+  /** Responses wrk completed in the run. */
+  requests: number;
   /** Latency percentiles in ms. */
   p50: number;
   p99: number;
@@ -66,10 +68,11 @@ export function parseWrk(output: string): LoadResult {
     const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
     return m ? ms(m[1]!, m[2]!) : Number.NaN;
   };
+  const total = /(\d+) requests in /.exec(output);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
   const errors = (socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0) + (non2xx ? Number(non2xx[1]) : 0);
-  return { rps: Number(rps[1]), p50: pct('50'), p99: pct('99'), errors };
+  return { rps: Number(rps[1]), requests: total ? Number(total[1]) : Number.NaN, p50: pct('50'), p99: pct('99'), errors };
 }
 
 /** One `wrk -t1 -c<connections> -d<seconds>s --latency` run on the load core. */

@@ -20,6 +20,7 @@ interface ExportedValue {
  * `Histogram` validates and hashes the labels on each observation, a measurable share of a polling
  * request; here an observation is two map lookups, a bucket search and three additions. The
  * registry reads it through `get()` in prom-client's histogram format, so the exposition is the same.
+ * A run of observations of one series (polling) skips even the lookups.
  */
 export class HttpDurations {
   readonly name = 'featbit_agent_http_request_duration_seconds';
@@ -28,8 +29,21 @@ export class HttpDurations {
   readonly aggregator = 'sum';
   /** route → method → status → series; routes are templates, so the map is bounded. */
   private series = new Map<string, Map<string, Map<number, Series>>>();
+  /** The series observed last: polling repeats one route, method and status. */
+  private last: { route: string; method: string; status: number; series: Series } | undefined;
 
   observe(route: string, method: string, status: number, seconds: number): void {
+    const last = this.last;
+    const series =
+      last !== undefined && last.route === route && last.method === method && last.status === status ? last.series : this.find(route, method, status);
+    let bucket = 0;
+    while (bucket < BUCKETS.length && seconds > BUCKETS[bucket]!) bucket++;
+    series.counts[bucket]!++;
+    series.sum += seconds;
+    series.count++;
+  }
+
+  private find(route: string, method: string, status: number): Series {
     let byMethod = this.series.get(route);
     if (byMethod === undefined) {
       byMethod = new Map();
@@ -45,11 +59,8 @@ export class HttpDurations {
       series = { labels: { method, route, status: String(status) }, counts: new Float64Array(BUCKETS.length + 1), sum: 0, count: 0 };
       byStatus.set(status, series);
     }
-    let bucket = 0;
-    while (bucket < BUCKETS.length && seconds > BUCKETS[bucket]!) bucket++;
-    series.counts[bucket]!++;
-    series.sum += seconds;
-    series.count++;
+    this.last = { route, method, status, series };
+    return series;
   }
 
   get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: ExportedValue[] }> {
@@ -73,5 +84,6 @@ export class HttpDurations {
 
   reset(): void {
     this.series = new Map();
+    this.last = undefined;
   }
 }

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { ServerSdkController } from './server-sdk.controller.js';
+import { ServerSdkRoutes } from './server-sdk.routes.js';
 import { SdkHttpGate } from './sdk-http-gate.js';
 
-@Module({ controllers: [ServerSdkController], providers: [SdkHttpGate], exports: [SdkHttpGate] })
+@Module({ providers: [ServerSdkRoutes, SdkHttpGate], exports: [SdkHttpGate] })
 export class SdkModule {}

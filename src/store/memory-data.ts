@@ -68,6 +68,8 @@ function sameJson(a: StoreItem, b: StoreItem): boolean {
 export class MemoryData {
   private readonly envs = new Map<string, EnvState>();
   private readonly secretsByValue = new Map<string, Secret>();
+  /** The secret `secret()` found last; forgotten whenever the secrets change. */
+  private lastFound: Secret | undefined;
   private dataVersionEver = 0;
   private populated = false;
 
@@ -90,7 +92,12 @@ export class MemoryData {
   }
 
   secret(value: string): Secret | undefined {
-    return this.secretsByValue.get(value);
+    // Polling SDKs send the same secret again and again, each time as a new string: comparing it
+    // with the last one found is cheaper than hashing it for the map.
+    if (value === this.lastFound?.value) return this.lastFound;
+    const secret = this.secretsByValue.get(value);
+    if (secret) this.lastFound = secret;
+    return secret;
   }
 
   /** `projectKey:envKey` of the first secret of each env that has secrets, joined with `,`. */
@@ -116,6 +123,7 @@ export class MemoryData {
     const previous = new Map(this.envs);
     this.envs.clear();
     this.secretsByValue.clear();
+    this.lastFound = undefined;
     const changes: EnvChange[] = [];
     for (const incoming of data.envs) {
       const env = new EnvState(incoming.envId);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
-import { ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 
 const ADMIN = { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' };
 
@@ -126,6 +126,44 @@ describe('HTTP API', () => {
       }
       const response = await fetch(url('/api/public/sdk/server/latest-all?timestamp=abc'), { headers: { authorization: SERVER_SECRET } });
       assert.equal(response.status, 400);
+    });
+
+    // The route is a fastify route, not a Nest controller (the busiest route skips Nest's pipeline):
+    // its answers must still look like every other route's.
+    it('answers errors with problem documents and every answer with CORS, like the controllers', async () => {
+      const cases: [Record<string, string>, string, number, string, RegExp][] = [
+        [{}, '', 401, 'Unauthorized', /missing or malformed/],
+        [{ authorization: 'AAAAAAAAAAAAAAAAAAAAAAkSo8D31rWE6hxJPS6Pe2BQ' }, '', 401, 'Unauthorized', /unknown environment secret/],
+        [{ authorization: CLIENT_SECRET }, '', 403, 'Forbidden', /server secret/],
+        [{ authorization: SERVER_SECRET }, '?timestamp=abc', 400, 'Bad Request', /timestamp must be an integer/],
+      ];
+      // A controller's 401, for the content type (fastify adds the charset).
+      const controller = await fetch(url('/api/public/sdk/client/latest-all'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(controller.status, 401);
+      const problemType = controller.headers.get('content-type');
+      assert.match(problemType ?? '', /^application\/problem\+json/);
+      for (const [headers, query, status, title, detail] of cases) {
+        const response = await fetch(url(`/api/public/sdk/server/latest-all${query}`), { headers: { origin: 'https://app.example.com', ...headers } });
+        assert.equal(response.status, status);
+        assert.equal(response.headers.get('content-type'), problemType);
+        assert.equal(response.headers.get('access-control-allow-origin'), '*');
+        const problem = (await response.json()) as Record<string, unknown>;
+        assert.deepEqual(Object.keys(problem).sort(), ['detail', 'status', 'title', 'type']);
+        assert.equal(problem['type'], 'about:blank');
+        assert.equal(problem['status'], status);
+        assert.equal(problem['title'], title);
+        assert.match(String(problem['detail']), detail);
+      }
+      const ok = await fetch(url('/api/public/sdk/server/latest-all/'), { headers: { authorization: SERVER_SECRET } });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers.get('access-control-allow-origin'), '*');
+      assert.equal(ok.headers.get('content-type'), 'application/json; charset=utf-8');
+      const head = await fetch(url('/api/public/sdk/server/latest-all'), { method: 'HEAD', headers: { authorization: SERVER_SECRET } });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String(Buffer.byteLength(await ok.text())));
+      const post = await fetch(url('/api/public/sdk/server/latest-all'), { method: 'POST', headers: { authorization: SERVER_SECRET } });
+      assert.equal(post.status, 404);
+      assert.equal(post.headers.get('content-type'), problemType);
     });
 
     it('answers CORS preflights without credentials', async () => {

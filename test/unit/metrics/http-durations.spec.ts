@@ -12,6 +12,9 @@ describe(HttpDurations.name, () => {
       ['/api/public/sdk/server/latest-all', 'GET', 401, 0.02],
       ['/ofrep/v1/evaluate/flags', 'POST', 200, 2],
       ['other', 'GET', 404, 0.00001],
+      // Back to a series seen before (the last-series shortcut must not keep the previous one).
+      ['/api/public/sdk/server/latest-all', 'GET', 200, 0.07],
+      ['/api/public/sdk/server/latest-all', 'GET', 401, 0.02],
     ];
     const ours = new HttpDurations();
     const fast = new Registry();
@@ -31,5 +34,8 @@ describe(HttpDurations.name, () => {
     assert.equal(await fast.metrics(), await reference.metrics());
     ours.reset();
     assert.equal(await fast.metrics(), `# HELP ${ours.name} ${ours.help}\n# TYPE ${ours.name} histogram\n`);
+    // After a reset, the series observed last before it starts again from zero.
+    ours.observe('/api/public/sdk/server/latest-all', 'GET', 401, 0.02);
+    assert.match(await fast.metrics(), /_count\{method="GET",route="\/api\/public\/sdk\/server\/latest-all",status="401"\} 1\n/);
   });
 });

@@ -35,6 +35,18 @@ describe(MemoryData.name, () => {
     assert.equal(data.dataVersion, Date.parse('2026-01-04T12:10:00.000Z'));
   });
 
+  it('forgets a secret that new data no longer holds, even the one it found last', () => {
+    const data = new MemoryData();
+    data.replaceAll(parseBootstrap(sampleBootstrap()), true);
+    // A copy: SDKs send the secret as a new string every time.
+    assert.equal(data.secret(`${SERVER_SECRET} `.trim())?.type, 'server');
+    const bootstrap = sampleBootstrap();
+    for (const env of bootstrap.items) env.secrets = env.secrets.filter((s) => s['value'] !== SERVER_SECRET);
+    data.replaceAll(parseBootstrap(bootstrap), true);
+    assert.equal(data.secret(SERVER_SECRET), undefined);
+    assert.equal(data.secret(`${SERVER_SECRET} `.trim()), undefined);
+  });
+
   it('upserts when the incoming timestamp is >= the stored one, and reports only what it stored', () => {
     const data = new MemoryData();
     assert.equal(data.applyPatch(flag('a', '2026-01-02T00:00:00Z')).envs[0]?.flags.length, 1);
