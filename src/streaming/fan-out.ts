@@ -1,10 +1,30 @@
+import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 import type { BoundCounter, Connection } from './connection-registry.js';
 
-/** Sockets written per turn of the event loop, so HTTP requests get through between chunks. */
-export const FAN_OUT_CHUNK = 1000;
+/**
+ * Longest a loop over sockets (a fan-out, the heartbeat) holds the event loop before letting other
+ * work in (HTTP requests, replies). Yielding by time rather than every N sockets: each yield lets
+ * libuv process thousands of write completions before the remaining sockets get the change, which
+ * made a 10,000-socket full-payload push 1.2x slower than plain `ws` with a yield per 1,000.
+ */
+export const FAN_OUT_SLICE_MS = 50;
+
+/** Yields to the event loop once FAN_OUT_SLICE_MS have passed since the last yield (the clock read every 128 items). */
+export class TimeSlice {
+  private count = 0;
+  private since = performance.now();
+
+  /** undefined while the slice lasts (nothing to await), else a promise of the next turn. */
+  next(): Promise<void> | undefined {
+    if ((++this.count & 127) !== 0 || performance.now() - this.since < FAN_OUT_SLICE_MS) return undefined;
+    return nextTurn().then(() => {
+      this.since = performance.now();
+    });
+  }
+}
 
 const TEXT = { binary: false } as const;
 
@@ -75,7 +95,7 @@ export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame,
 }
 
 /**
- * Sends to many connections, yielding to the event loop every FAN_OUT_CHUNK sockets. `payload`
+ * Sends to many connections, yielding to the event loop every FAN_OUT_SLICE_MS. `payload`
  * returns the frame for one connection (or null to skip it); one failure never stops the rest.
  */
 export async function fanOut(
@@ -86,7 +106,7 @@ export async function fanOut(
   counter?: BoundCounter,
 ): Promise<number> {
   let sent = 0;
-  let inChunk = 0;
+  const slice = new TimeSlice();
   // Copy first: connections may come and go while this yields.
   for (const connection of [...targets]) {
     try {
@@ -95,10 +115,8 @@ export async function fanOut(
     } catch (error) {
       onError(connection, error);
     }
-    if (++inChunk >= FAN_OUT_CHUNK) {
-      inChunk = 0;
-      await nextTurn();
-    }
+    const turn = slice.next();
+    if (turn) await turn;
   }
   return sent;
 }

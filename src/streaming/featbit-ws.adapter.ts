@@ -4,11 +4,10 @@ import { Logger } from '@nestjs/common';
 import type { INestApplicationContext, WsMessageHandler } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import { isObservable, type Observable } from 'rxjs';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { StreamingLimits } from '../config/agent-config.js';
 import type { BoundCounter } from './connection-registry.js';
-import { FAN_OUT_CHUNK, SharedFrame, sendText } from './fan-out.js';
+import { SharedFrame, TimeSlice, sendText } from './fan-out.js';
 import { CloseCode, CloseReason, parseInbound } from './protocol.js';
 import { UpgradeLimiter } from './upgrade-limiter.js';
 import { clientAddressResolver, type TrustProxy } from '../common/client-address.js';
@@ -233,7 +232,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
 
   private async pingAll(): Promise<void> {
     const sentAt = Date.now();
-    let inChunk = 0;
+    const slice = new TimeSlice();
     for (const { server } of this.servers) {
       for (const socket of [...server.clients] as RoutedSocket[]) {
         const guard = socket[GUARD];
@@ -248,10 +247,8 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
         } catch {
           socket.terminate();
         }
-        if (++inChunk >= FAN_OUT_CHUNK) {
-          inChunk = 0;
-          await nextTurn();
-        }
+        const turn = slice.next();
+        if (turn) await turn;
       }
     }
     const check = setTimeout(() => {
