@@ -26,46 +26,81 @@ export interface LocalInsightStore {
 }
 
 /**
+ * INSIGHTS_LOCAL_MAX_BYTES as both local stores keep it: what they hold is counted once (and again
+ * after a purge), then tracked; past the bound new insights are refused, counted and logged once a
+ * minute, and kept history is never rewritten.
+ */
+class LocalByteBound {
+  private readonly fullLog: ThrottledLog;
+  /** Bytes held, once counted. */
+  private used?: number;
+  dropped = 0;
+
+  constructor(
+    logger: Logger,
+    what: string,
+    private readonly maxBytes: number,
+    private readonly count: () => Promise<number>,
+  ) {
+    this.fullLog = new ThrottledLog(logger, `${what} reached INSIGHTS_LOCAL_MAX_BYTES; new insights not kept`);
+  }
+
+  /** Counts what is held when not known; call before `take`. */
+  async load(): Promise<void> {
+    this.used ??= await this.count();
+  }
+
+  /** Takes `size` bytes when they fit (synchronously, so concurrent writers cannot both pass). */
+  take(size: number): boolean {
+    const used = this.used ?? 0;
+    if (used + size > this.maxBytes) return false;
+    this.used = used + size;
+    return true;
+  }
+
+  /** Gives back bytes taken for a write that failed. */
+  release(size: number): void {
+    if (this.used !== undefined) this.used -= size;
+  }
+
+  refuse(insights: number): void {
+    if (insights === 0) return;
+    this.dropped += insights;
+    this.fullLog.add(insights, { maxBytes: this.maxBytes });
+  }
+
+  /** What is held changed outside `take` (a purge): counted again on the next `load`. */
+  forget(): void {
+    this.used = undefined;
+  }
+}
+
+/**
  * In the agent's SQLite file (STORE=sqlite). Bounded like the files: past INSIGHTS_LOCAL_MAX_BYTES
  * (bytes of the kept JSON bodies), new insights are refused (counted, logged once a minute) until
  * retention purges old ones.
  */
 export class SqliteLocalInsights implements LocalInsightStore {
-  private readonly logger = new Logger(SqliteLocalInsights.name);
-  private readonly fullLog = new ThrottledLog(this.logger, 'local insights in SQLite reached INSIGHTS_LOCAL_MAX_BYTES; new insights not kept');
-  /** Bytes of the kept bodies, once counted. */
-  private used?: number;
-  dropped = 0;
+  private readonly bound: LocalByteBound;
 
   constructor(
     private readonly db: DataSource,
-    private readonly maxBytes = DEFAULT_LOCAL_MAX_BYTES,
-  ) {}
-
-  private async usedBytes(): Promise<number> {
-    if (this.used === undefined) {
+    maxBytes = DEFAULT_LOCAL_MAX_BYTES,
+  ) {
+    this.bound = new LocalByteBound(new Logger(SqliteLocalInsights.name), 'local insights in SQLite', maxBytes, async () => {
       const [row] = await this.db.query<[{ bytes: number | null }]>('SELECT SUM(LENGTH(CAST(body AS BLOB))) AS bytes FROM insight_local');
-      this.used ??= Number(row?.bytes ?? 0);
-    }
-    return this.used;
+      return Number(row?.bytes ?? 0);
+    });
+  }
+
+  get dropped(): number {
+    return this.bound.dropped;
   }
 
   async store(envId: string, insights: Record<string, unknown>[], receivedAt: Date): Promise<void> {
-    const bodies = insights.map((insight) => JSON.stringify(insight));
-    let used = await this.usedBytes();
-    // Decided and counted synchronously, so concurrent requests cannot both pass the bound.
-    const kept: string[] = [];
-    for (const body of bodies) {
-      const size = Buffer.byteLength(body);
-      if (used + size > this.maxBytes) continue;
-      used += size;
-      kept.push(body);
-    }
-    this.used = used;
-    if (kept.length < bodies.length) {
-      this.dropped += bodies.length - kept.length;
-      this.fullLog.add(bodies.length - kept.length, { maxBytes: this.maxBytes });
-    }
+    await this.bound.load();
+    const kept = insights.map((insight) => JSON.stringify(insight)).filter((body) => this.bound.take(Buffer.byteLength(body)));
+    this.bound.refuse(insights.length - kept.length);
     for (let i = 0; i < kept.length; i += 300) {
       const chunk = kept.slice(i, i + 300);
       await this.db.query(
@@ -93,7 +128,7 @@ export class SqliteLocalInsights implements LocalInsightStore {
   async purge(before: Date): Promise<number> {
     const [{ count }] = await this.db.query<[{ count: number }]>('SELECT COUNT(*) AS count FROM insight_local WHERE received_at < ?', [before.getTime()]);
     await this.db.query('DELETE FROM insight_local WHERE received_at < ?', [before.getTime()]);
-    this.used = undefined;
+    this.bound.forget();
     return count;
   }
 }
@@ -104,25 +139,22 @@ export class SqliteLocalInsights implements LocalInsightStore {
  * old days; kept history is never rewritten.
  */
 export class FileLocalInsights implements LocalInsightStore {
-  private readonly logger = new Logger(FileLocalInsights.name);
-  private readonly fullLog = new ThrottledLog(this.logger, 'local insight files reached INSIGHTS_LOCAL_MAX_BYTES; new insights not kept');
+  private readonly bound: LocalByteBound;
   private writing: Promise<void> = Promise.resolve();
-  /** Bytes of the files, once counted. */
-  private used?: number;
-  dropped = 0;
 
   constructor(
     private readonly dir: string,
-    private readonly maxBytes = DEFAULT_LOCAL_MAX_BYTES,
-  ) {}
-
-  private async usedBytes(): Promise<number> {
-    if (this.used === undefined) {
+    maxBytes = DEFAULT_LOCAL_MAX_BYTES,
+  ) {
+    this.bound = new LocalByteBound(new Logger(FileLocalInsights.name), 'local insight files', maxBytes, async () => {
       let total = 0;
       for (const day of await this.days()) total += (await stat(this.fileOf(day)).catch(() => ({ size: 0 }))).size;
-      this.used = total;
-    }
-    return this.used;
+      return total;
+    });
+  }
+
+  get dropped(): number {
+    return this.bound.dropped;
   }
 
   private fileOf(day: string): string {
@@ -134,14 +166,15 @@ export class FileLocalInsights implements LocalInsightStore {
     const lines = insights.map((insight) => JSON.stringify({ receivedAt: at, envId, insight })).join('\n') + '\n';
     const size = Buffer.byteLength(lines);
     const written = this.writing.then(async () => {
-      if ((await this.usedBytes()) + size > this.maxBytes) {
-        this.dropped += insights.length;
-        this.fullLog.add(insights.length, { maxBytes: this.maxBytes });
-        return;
+      await this.bound.load();
+      if (!this.bound.take(size)) return this.bound.refuse(insights.length);
+      try {
+        await mkdir(this.dir, { recursive: true });
+        await appendFile(this.fileOf(at.slice(0, 10)), lines);
+      } catch (error) {
+        this.bound.release(size);
+        throw error;
       }
-      await mkdir(this.dir, { recursive: true });
-      await appendFile(this.fileOf(at.slice(0, 10)), lines);
-      this.used = (this.used ?? 0) + size;
     });
     this.writing = written.catch(() => undefined);
     return written;
@@ -182,7 +215,7 @@ export class FileLocalInsights implements LocalInsightStore {
         removed++;
       }
     }
-    this.used = undefined;
+    this.bound.forget();
     return removed;
   }
 }
