@@ -97,19 +97,26 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
    * Regex conditions that could not run (evaluation/regex.ts): counted per evaluation, logged once
    * per flag or segment and pattern. The evaluator has no Nest; it offers a hook and counters.
    */
-  private observeRegex(): void {
-    const logger = new Logger('Evaluation');
-    this.stopRegexLog = onRegexProblem((p) => logger.warn(`MatchRegex/NotMatchRegex in ${p.owner} is always false: ${p.reason} (${p.detail}); pattern ${JSON.stringify(p.pattern.slice(0, 200))}`));
+  /** A counter labelled by `reason` mirroring monotonic totals that their owner keeps. */
+  private mirrorByReason(name: string, help: string, read: () => Record<string, number>): void {
     new Counter({
-      name: 'featbit_agent_regex_unsupported_total',
-      help: 'Regex conditions evaluated as false because the pattern cannot run on RE2 or the input was too long, by reason',
+      name,
+      help,
       labelNames: ['reason'],
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const reason of REGEX_SKIP_REASONS) this.inc({ reason }, regexStats.skipped.get(reason) ?? 0);
+        for (const [reason, total] of Object.entries(read())) this.inc({ reason }, total);
       },
     });
+  }
+
+  private observeRegex(): void {
+    const logger = new Logger('Evaluation');
+    this.stopRegexLog = onRegexProblem((p) => logger.warn(`MatchRegex/NotMatchRegex in ${p.owner} is always false: ${p.reason} (${p.detail}); pattern ${JSON.stringify(p.pattern.slice(0, 200))}`));
+    this.mirrorByReason('featbit_agent_regex_unsupported_total', 'Regex conditions evaluated as false because the pattern cannot run on RE2 or the input was too long, by reason', () =>
+      Object.fromEntries(REGEX_SKIP_REASONS.map((reason) => [reason, regexStats.skipped.get(reason) ?? 0])),
+    );
   }
 
   onModuleDestroy(): void {
@@ -161,16 +168,11 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         this.inc({ kind: 'push' }, read());
       },
     });
-    new Counter({
-      name: 'featbit_agent_websocket_bounded_total',
-      help: 'WebSocket bounds that acted: upgrades refused (max_connections, upgrade_rate), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
-      labelNames: ['reason'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [reason, count] of connections.bounded) this.inc({ reason }, count);
-      },
-    });
+    this.mirrorByReason(
+      'featbit_agent_websocket_bounded_total',
+      'WebSocket bounds that acted: upgrades refused (max_connections, upgrade_rate), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer), users ignored (user_too_large)',
+      () => Object.fromEntries(connections.bounded),
+    );
     new Gauge({
       name: 'featbit_agent_connections',
       help: 'Open SDK WebSocket connections by SDK type and environment id',
@@ -259,17 +261,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       },
     });
     const gate = this.gate;
-    new Counter({
-      name: 'featbit_agent_http_refused_total',
-      help: 'SDK and OFREP requests refused before their handler: unknown_secret (401), client_secret_on_server (403); 429s are featbit_agent_http_rate_limited_total',
-      labelNames: ['reason'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc({ reason: 'unknown_secret' }, gate.refused.unknownSecret);
-        this.inc({ reason: 'client_secret_on_server' }, gate.refused.clientSecretOnServer);
-      },
-    });
+    this.mirrorByReason('featbit_agent_http_refused_total', 'SDK and OFREP requests refused before their handler: unknown_secret (401), client_secret_on_server (403); 429s are featbit_agent_http_rate_limited_total', () => ({
+      unknown_secret: gate.refused.unknownSecret,
+      client_secret_on_server: gate.refused.clientSecretOnServer,
+    }));
     const insightStats = (): Record<string, number> => ({ ...insights.forwarder?.stats });
     // Monotonic totals kept by their owners; each counter mirrors one.
     const totals: [string, string, () => number][] = [
@@ -300,17 +295,10 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         },
       });
     }
-    new Counter({
-      name: 'featbit_agent_insights_refused_total',
-      help: 'Insight requests refused at intake: unknown_secret (401 once data is held), too_large (an event over INSIGHTS_MAX_EVENT_BYTES)',
-      labelNames: ['reason'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc({ reason: 'unknown_secret' }, insights.refused.unknownSecret);
-        this.inc({ reason: 'too_large' }, insights.refused.tooLarge);
-      },
-    });
+    this.mirrorByReason('featbit_agent_insights_refused_total', 'Insight requests refused at intake: unknown_secret (401 once data is held), too_large (an event over INSIGHTS_MAX_EVENT_BYTES)', () => ({
+      unknown_secret: insights.refused.unknownSecret,
+      too_large: insights.refused.tooLarge,
+    }));
     new Gauge({
       name: 'featbit_agent_insight_queue_bytes',
       help: 'Bytes of insights waiting to be forwarded, as INSIGHTS_MAX_QUEUE_BYTES counts them',
