@@ -5,19 +5,14 @@
  * same body) pinned to core 1. Target: agent ≥ 0.25 × the ceiling.
  * Usage: node .test-build/bench/client-polling.bench.js [--flags 44] [--seconds 8] [--connections 100] [--rounds 3] [--short]
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { benchBootstrap } from './support/bench-data.js';
+import { benchDataFile } from './support/bench-data.js';
 import { startServerChild } from './support/child.js';
 import { compareHttp, httpOptions } from './support/load.js';
 import { CLIENT_SECRET } from '../test/support/sample-data.js';
 
 // The sample environment holds 6 flags; 44 generated ones make 50 per user.
 const { options, values } = httpOptions({ flags: { type: 'string', default: '44' } });
-const dir = mkdtempSync(join(tmpdir(), 'bench-client-'));
-const dataFile = join(dir, 'data.json');
-writeFileSync(dataFile, JSON.stringify(benchBootstrap(Number(values['flags']))));
+const { file: dataFile } = benchDataFile(Number(values['flags']), 'client');
 const agent = await startServerChild('agent', dataFile);
 const user = JSON.stringify({
   keyId: 'u-1001',

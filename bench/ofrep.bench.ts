@@ -4,18 +4,13 @@
  * the same run; servers pinned to core 0, wrk pinned to core 1. Target: agent ≥ 0.25 × the ceiling.
  * Usage: node .test-build/bench/ofrep.bench.js [--flags 44] [--seconds 8] [--connections 100] [--rounds 3] [--short]
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { benchBootstrap } from './support/bench-data.js';
+import { benchDataFile } from './support/bench-data.js';
 import { startServerChild } from './support/child.js';
 import { compareHttp, httpOptions } from './support/load.js';
 import { CLIENT_SECRET } from '../test/support/sample-data.js';
 
 const { options, values } = httpOptions({ flags: { type: 'string', default: '44' } });
-const dir = mkdtempSync(join(tmpdir(), 'bench-ofrep-'));
-const dataFile = join(dir, 'data.json');
-writeFileSync(dataFile, JSON.stringify(benchBootstrap(Number(values['flags']))));
+const { file: dataFile } = benchDataFile(Number(values['flags']), 'ofrep');
 const agent = await startServerChild('agent', dataFile);
 const body = JSON.stringify({ context: { targetingKey: 'u-1001', name: 'Ann', country: 'us', age: 30, email: 'ann@example.com', plan: 'pro' } });
 await compareHttp(

@@ -4,19 +4,14 @@
  * every server pinned to core 0, wrk pinned to core 1. Target: agent ≥ 0.90 × the ceiling.
  * Usage: node .test-build/bench/polling.bench.js [--flags 8] [--seconds 8] [--connections 100] [--rounds 3] [--short]
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { benchBootstrap } from './support/bench-data.js';
+import { benchDataFile } from './support/bench-data.js';
 import { startServerChild } from './support/child.js';
 import { compareHttp, httpOptions } from './support/load.js';
 import { SERVER_SECRET } from '../test/support/sample-data.js';
 
 // The sample environment's 6 flags and 8 generated ones: a 19.8 KiB answer.
 const { options, values } = httpOptions({ flags: { type: 'string', default: '8' } });
-const dir = mkdtempSync(join(tmpdir(), 'bench-polling-'));
-const dataFile = join(dir, 'data.json');
-writeFileSync(dataFile, JSON.stringify(benchBootstrap(Number(values['flags']))));
+const { file: dataFile } = benchDataFile(Number(values['flags']), 'polling');
 const agent = await startServerChild('agent', dataFile);
 await compareHttp(
   'server latest-all (GET /api/public/sdk/server/latest-all)',

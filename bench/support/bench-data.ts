@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { sampleBootstrap, type BootstrapBody } from '../../test/support/sample-data.js';
 
 export const ENV_ID = '0f3c2a91-6b7d-4e58-a1c4-93d2e8f7b605';
@@ -63,4 +66,12 @@ export function benchBootstrap(flags: number): BootstrapBody {
   if (!env) throw new Error('sample data has no environment');
   for (let i = 0; i < flags; i++) env.featureFlags.push(benchFlag(i));
   return body;
+}
+
+/** `benchBootstrap(flags)` written as a data file in a fresh temporary directory (`name` names it). */
+export function benchDataFile(flags: number, name: string): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
+  const file = join(dir, 'data.json');
+  writeFileSync(file, JSON.stringify(benchBootstrap(flags)));
+  return { dir, file };
 }

@@ -9,12 +9,11 @@
  * Usage: node .test-build/bench/support/cpu-per-request.js [--rounds 7] [--seconds 3] [--connections 100]
  *        [--flags 8] [--baseline DIR]...
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SERVER_SECRET } from '../../test/support/sample-data.js';
-import { benchBootstrap } from './bench-data.js';
+import { benchDataFile } from './bench-data.js';
 import { startServerChild, type ServerChild } from './child.js';
 import { measuredLoad, type MeasuredLoad } from './load.js';
 import { loadAverage, median } from './pinned.js';
@@ -35,9 +34,7 @@ const connections = Number(values.connections);
 const path = '/api/public/sdk/server/latest-all';
 const headers = { authorization: SERVER_SECRET };
 
-const dir = mkdtempSync(join(tmpdir(), 'bench-cpu-'));
-const dataFile = join(dir, 'data.json');
-writeFileSync(dataFile, JSON.stringify(benchBootstrap(Number(values.flags))));
+const { dir, file: dataFile } = benchDataFile(Number(values.flags), 'cpu');
 
 interface Target {
   name: string;

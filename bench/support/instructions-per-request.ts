@@ -21,15 +21,14 @@
  *        [--connections 10] [--flags 8] [--baseline DIR]... [--node-flag=--perf-basic-prof]...
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { SERVER_SECRET } from '../../test/support/sample-data.js';
-import { benchBootstrap } from './bench-data.js';
+import { benchDataFile } from './bench-data.js';
 import { startServerChild } from './child.js';
 import { loadAverage } from './pinned.js';
 
@@ -53,9 +52,7 @@ const connections = Number(values.connections);
 const path = '/api/public/sdk/server/latest-all';
 const headers = { authorization: SERVER_SECRET };
 
-const dir = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
-const dataFile = join(dir, 'data.json');
-writeFileSync(dataFile, JSON.stringify(benchBootstrap(Number(values.flags))));
+const { dir, file: dataFile } = benchDataFile(Number(values.flags), 'instructions');
 
 interface Server {
   name: string;
