@@ -26,6 +26,11 @@ async function darkMode(agent: AgentProcess): Promise<unknown> {
 const PASSWORD = 'data-Secret-9';
 const SENTINEL_PASSWORD = 'sentinel-Secret-3';
 
+/** Store options for these sentinels: a fresh key prefix, the given pod id and command timeout. */
+function sentinelStoreOptions(sentinels: OwnRedisSentinels, podId: string, commandTimeoutMs: number, password = PASSWORD, sentinelPassword = SENTINEL_PASSWORD) {
+  return { url: '', sentinels: sentinels.hostPorts, sentinelMaster: sentinels.masterName, password, sentinelPassword, keyPrefix: freshPrefix(), podId, leaseMs: 1000, commandTimeoutMs };
+}
+
 describe('Redis Sentinel (master, replica, three sentinels; passwords on both)', () => {
   let sentinels: OwnRedisSentinels;
 
@@ -37,33 +42,13 @@ describe('Redis Sentinel (master, replica, three sentinels; passwords on both)',
   });
 
   describeFlagStoreContract('RedisFlagStore (Sentinel)', async () => {
-    const store = await RedisFlagStore.connect({
-      url: '',
-      sentinels: sentinels.hostPorts,
-      sentinelMaster: sentinels.masterName,
-      password: PASSWORD,
-      sentinelPassword: SENTINEL_PASSWORD,
-      keyPrefix: freshPrefix(),
-      podId: 'contract',
-      leaseMs: 1000,
-      commandTimeoutMs: 1000,
-    });
+    const store = await RedisFlagStore.connect(sentinelStoreOptions(sentinels, 'contract', 1000));
     await store.ping();
     return { store, cleanup: () => Promise.resolve() };
   });
 
   describeRedisInsightQueueContract('Sentinel', () =>
-    storeClient({
-      url: '',
-      sentinels: sentinels.hostPorts,
-      sentinelMaster: sentinels.masterName,
-      password: PASSWORD,
-      sentinelPassword: SENTINEL_PASSWORD,
-      keyPrefix: freshPrefix(),
-      podId: 'insights',
-      leaseMs: 1000,
-      commandTimeoutMs: 1000,
-    }),
+    storeClient(sentinelStoreOptions(sentinels, 'insights', 1000)),
   );
 
   it('refuses a wrong sentinel password or a wrong data password, without hanging', async () => {
@@ -71,17 +56,7 @@ describe('Redis Sentinel (master, replica, three sentinels; passwords on both)',
       [PASSWORD, 'wrong'],
       ['wrong', SENTINEL_PASSWORD],
     ]) {
-      const store = await RedisFlagStore.connect({
-        url: '',
-        sentinels: sentinels.hostPorts,
-        sentinelMaster: sentinels.masterName,
-        password,
-        sentinelPassword,
-        keyPrefix: freshPrefix(),
-        podId: 'refused',
-        leaseMs: 1000,
-        commandTimeoutMs: 500,
-      });
+      const store = await RedisFlagStore.connect(sentinelStoreOptions(sentinels, 'refused', 500, password, sentinelPassword));
       try {
         await assert.rejects(store.ping(), /Redis is not/);
       } finally {
@@ -152,17 +127,7 @@ describe('Redis Sentinel: the failover announced while a pod asks a sentinel for
   // machine that answer is slow and the window wide (a CI run lost one pod's insights this way).
   // Here the answer is held until the announcement has been seen, so the window is hit every time.
   it('reconnects to the new master instead of staying closed', async (t) => {
-    const store = await RedisFlagStore.connect({
-      url: '',
-      sentinels: sentinels.hostPorts,
-      sentinelMaster: sentinels.masterName,
-      password: PASSWORD,
-      sentinelPassword: SENTINEL_PASSWORD,
-      keyPrefix: freshPrefix(),
-      podId: 'race',
-      leaseMs: 1000,
-      commandTimeoutMs: 500,
-    });
+    const store = await RedisFlagStore.connect(sentinelStoreOptions(sentinels, 'race', 500));
     try {
       await store.ping();
       const connector = (store.client as unknown as { connector: SentinelConnectorInternals }).connector;
