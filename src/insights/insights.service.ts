@@ -1,4 +1,5 @@
 import { errorDetail } from '../common/error-detail.js';
+import { OldestFirst } from '../common/oldest-first.js';
 import { Cron, CronExpression } from '@nestjs/schedule';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
@@ -37,8 +38,7 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
   /** End users reported lately, least recently seen first (Map keeps insertion order). */
   private readonly recentUsers = new Map<string, number>();
   private recentUsersBytes = 0;
-  /** Where eviction goes on in `recentUsers` (see `remember`). */
-  private evictFrom?: MapIterator<string>;
+  private readonly evictOldest = new OldestFirst(this.recentUsers);
   private readonly oversizeLog = new ThrottledLog(this.logger, 'end-user insight larger than INSIGHTS_MAX_EVENT_BYTES; not reported');
   private readonly maxEventBytes: number;
   accepted = 0;
@@ -196,15 +196,9 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
     this.recentUsers.set(key, at);
     this.recentUsersBytes += cost(key);
     while (this.recentUsersBytes > END_USER_DEDUP_BYTES) {
-      this.evictFrom ??= this.recentUsers.keys();
-      const oldest = this.evictFrom.next();
-      // A finished iterator stays finished: start a new pass from the (new) oldest entry.
-      if (oldest.done === true) {
-        this.evictFrom = undefined;
-        continue;
-      }
-      this.recentUsers.delete(oldest.value);
-      this.recentUsersBytes -= cost(oldest.value);
+      const oldest = this.evictOldest.evict();
+      if (oldest === undefined) break;
+      this.recentUsersBytes -= cost(oldest);
     }
   }
 

@@ -1,3 +1,5 @@
+import { OldestFirst } from '../common/oldest-first.js';
+
 /** Clients (addresses) whose buckets are kept; past it the oldest is forgotten (a full bucket again). */
 const MAX_CLIENTS = 20_000;
 
@@ -8,8 +10,7 @@ const MAX_CLIENTS = 20_000;
  */
 export class UpgradeLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  /** Walks the map from its oldest entry across calls (a new iterator per call would walk every hole deletions leave). */
-  private evictFrom?: MapIterator<string>;
+  private readonly oldest = new OldestFirst(this.buckets);
 
   constructor(
     private readonly perSecond: number,
@@ -20,7 +21,7 @@ export class UpgradeLimiter {
   take(client: string, now: number): number {
     let bucket = this.buckets.get(client);
     if (bucket === undefined) {
-      while (this.buckets.size >= MAX_CLIENTS) this.forgetOldest();
+      while (this.buckets.size >= MAX_CLIENTS) this.oldest.evict();
       bucket = { tokens: this.burst, at: now };
       this.buckets.set(client, bucket);
     } else {
@@ -36,15 +37,5 @@ export class UpgradeLimiter {
 
   get clients(): number {
     return this.buckets.size;
-  }
-
-  private forgetOldest(): void {
-    this.evictFrom ??= this.buckets.keys();
-    const oldest = this.evictFrom.next();
-    if (oldest.done === true) {
-      this.evictFrom = undefined;
-      return;
-    }
-    this.buckets.delete(oldest.value);
   }
 }
