@@ -41,8 +41,10 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
   );
   if (logger) app.useLogger(logger);
   // Before app.init(), where Nest registers the routes the gate hooks onto.
-  await app.get(SdkHttpGate).register(fastify);
-  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy);
+  const gate = app.get(SdkHttpGate);
+  gate.register(fastify);
+  // One refusal budget per client across HTTP and upgrades.
+  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy, gate.tarpit);
   app.useWebSocketAdapter(wsAdapter);
   app.get(StreamingGateway).onStopAccepting = () => {
     wsAdapter.refusing = true;

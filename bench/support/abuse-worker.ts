@@ -22,12 +22,14 @@ const port = Number(portText);
 const base = `http://127.0.0.1:${port}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
- * The legitimate load connects from another loopback address than the attacker (127.0.0.1): per
+ * The legitimate load connects from other loopback addresses than the attacker (127.0.0.1): per
  * client bounds (the HTTP rate limit, WS_UPGRADES_PER_SECOND) then tell them apart, as they would
- * SDKs elsewhere from one attacker.
+ * SDKs elsewhere from one attacker. The poller uses 127.0.0.2; the SDK sockets come from 20
+ * addresses (127.0.0.2 to 127.0.0.21, 50 each for 1,000), as servers of several hosts would.
  */
 const LEGIT_ADDRESS = '127.0.0.2';
 const localAddress = role === 'legit' ? LEGIT_ADDRESS : undefined;
+const socketAddress = (i: number): string | undefined => (role === 'legit' ? `127.0.0.${2 + (i % 20)}` : undefined);
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -55,8 +57,8 @@ async function legit(sockets: number): Promise<void> {
   const url = () => `ws://127.0.0.1:${port}/streaming?type=server&token=${tokenFor(SERVER_SECRET)}`;
   for (let i = 0; i < sockets; i += 200) {
     await Promise.all(
-      Array.from({ length: Math.min(200, sockets - i) }, async () => {
-        const socket = new WebSocket(url(), { perMessageDeflate: false, localAddress });
+      Array.from({ length: Math.min(200, sockets - i) }, async (_, j) => {
+        const socket = new WebSocket(url(), { perMessageDeflate: false, localAddress: socketAddress(i + j) });
         const client: { socket: WebSocket; arrived?: number } = { socket };
         await new Promise<void>((resolve, reject) => {
           socket.once('error', reject);

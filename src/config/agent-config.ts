@@ -45,6 +45,9 @@ export interface HttpOptions {
   /** Per client (IP address + the secret presented): sustained requests per second (0: no limit) and the burst. */
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Per client address: refusals answered at once per second (0: all of them) and the burst; the rest are held (common/token-buckets.ts `Tarpit`). */
+  refusalsPerSecond: number;
+  refusalBurst: number;
   /** fastify's `trustProxy`: whose `X-Forwarded-For` names the client. */
   trustProxy: boolean | string[];
 }

@@ -214,6 +214,14 @@ export class AgentEnv {
   @Min(1, { message: 'RATE_LIMIT_BURST must be at least 1' })
   rateLimitBurst!: number;
 
+  @IsInt({ message: 'REFUSALS_PER_SECOND must be an integer' })
+  @Min(0, { message: 'REFUSALS_PER_SECOND must be at least 0 (0 answers every refusal at once)' })
+  refusalsPerSecond!: number;
+
+  @IsInt({ message: 'REFUSAL_BURST must be an integer' })
+  @Min(1, { message: 'REFUSAL_BURST must be at least 1' })
+  refusalBurst!: number;
+
   @IsInt({ message: 'WS_UPGRADES_PER_SECOND must be an integer' })
   @Min(0, { message: 'WS_UPGRADES_PER_SECOND must be at least 0 (0 turns the limit off)' })
   wsUpgradesPerSecond!: number;

@@ -198,7 +198,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
     bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,
-    http: { rateLimitPerSecond: raw.rateLimitPerSecond, rateLimitBurst: raw.rateLimitBurst, trustProxy: trustProxy ?? false },
+    http: {
+      rateLimitPerSecond: raw.rateLimitPerSecond,
+      rateLimitBurst: raw.rateLimitBurst,
+      refusalsPerSecond: raw.refusalsPerSecond,
+      refusalBurst: raw.refusalBurst,
+      trustProxy: trustProxy ?? false,
+    },
   };
   if (raw.mode === 'agent') {
     return {

@@ -12,14 +12,17 @@ import type { BoundCounter, Connection } from './connection-registry.js';
  */
 export const FAN_OUT_SLICE_MS = 50;
 
-/** Yields to the event loop once FAN_OUT_SLICE_MS have passed since the last yield (the clock read every 128 items). */
+/** Yields to the event loop once its slice (FAN_OUT_SLICE_MS by default) has passed since the last yield (the clock read every 128 items). */
 export class TimeSlice {
   private count = 0;
   private since = performance.now();
 
+  /** `sliceMs`: how long the loop may hold the event loop between yields. */
+  constructor(private readonly sliceMs = FAN_OUT_SLICE_MS) {}
+
   /** undefined while the slice lasts (nothing to await), else a promise of the next turn. */
   next(): Promise<void> | undefined {
-    if ((++this.count & 127) !== 0 || performance.now() - this.since < FAN_OUT_SLICE_MS) return undefined;
+    if ((++this.count & 127) !== 0 || performance.now() - this.since < this.sliceMs) return undefined;
     return nextTurn().then(() => {
       this.since = performance.now();
     });

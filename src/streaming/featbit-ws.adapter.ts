@@ -9,7 +9,7 @@ import type { StreamingLimits } from '../config/agent-config.js';
 import type { BoundCounter } from './connection-registry.js';
 import { SharedFrame, TimeSlice, sendText } from './fan-out.js';
 import { CloseCode, CloseReason, parseInbound } from './protocol.js';
-import { UpgradeLimiter } from './upgrade-limiter.js';
+import { TokenBuckets, Tarpit, clientBucketOf } from '../common/token-buckets.js';
 import { clientAddressResolver, type TrustProxy } from '../common/client-address.js';
 
 /** Inbound messages up to this size are accepted (protocol §2.4 asks for at least 1 MiB). */
@@ -168,6 +168,23 @@ function reply(client: RoutedSocket, value: unknown): void {
 }
 
 /**
+ * Longest the handshakes of queued upgrades hold the event loop before other work (HTTP requests,
+ * frames of open sockets) gets a turn. Upgrades arriving together (a reconnection storm, one
+ * client opening sockets a hundred at a time) were handshaken back to back in one turn, about
+ * 0.2 ms each: 20 ms and more during which no other request was answered.
+ */
+const UPGRADE_SLICE_MS = 5;
+/** The heartbeat's slice: pinging 10,000 sockets takes tens of milliseconds, and no one waits for it. */
+const HEARTBEAT_SLICE_MS = 5;
+
+interface PendingUpgrade {
+  server: WebSocketServer;
+  request: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+/**
  * Nest WebSocket adapter for the FeatBit protocol. SDKs send `{messageType, data}`, so messages
  * are routed on `messageType` (case-insensitively) instead of Nest's `event`. Per socket it adds
  * one listener and no RxJS plumbing, keeping tens of thousands of idle sockets cheap.
@@ -177,28 +194,35 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   private readonly logger = logger;
   private readonly servers: { server: WebSocketServer; path: string }[] = [];
   private upgradeListener?: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** Upgrades accepted and not yet handshaken, first come first served (`upgradeNext` is the next). */
+  private pendingUpgrades: (PendingUpgrade | undefined)[] = [];
+  private upgradeNext = 0;
+  private upgradeTurn?: NodeJS.Immediate;
   private pingTimer?: NodeJS.Timeout;
   private readonly checkTimers = new Set<NodeJS.Timeout>();
   /** Set while draining: new upgrades are answered 503. */
   refusing = false;
   private refusedUpgrades = 0;
 
-  private readonly upgradeLimiter?: UpgradeLimiter;
+  private readonly upgradeLimiter?: TokenBuckets;
   private readonly clientAddress: (request: IncomingMessage) => string;
   private upgradesLimited = 0;
 
   /**
    * `counter` (the connection registry) counts what the bounds did, for metrics; `trustProxy`
-   * (TRUST_PROXY) says whose `X-Forwarded-For` names the client of an upgrade.
+   * (TRUST_PROXY) says whose `X-Forwarded-For` names the client of an upgrade; `tarpit` holds
+   * refusals past a client's budget.
    */
   constructor(
     appOrHttpServer?: INestApplicationContext | object,
     readonly limits: StreamingLimits = DEFAULT_STREAMING_LIMITS,
     private readonly counter: BoundCounter = { countBound: () => undefined },
     trustProxy: TrustProxy = false,
+    /** Refused upgrades past a client's refusal budget wait before their answer (the HTTP gate's, shared). */
+    private readonly tarpit = new Tarpit(),
   ) {
     super(appOrHttpServer);
-    if (limits.upgradesPerSecond > 0) this.upgradeLimiter = new UpgradeLimiter(limits.upgradesPerSecond, limits.upgradeBurst);
+    if (limits.upgradesPerSecond > 0) this.upgradeLimiter = new TokenBuckets(limits.upgradesPerSecond, limits.upgradeBurst);
     this.clientAddress = clientAddressResolver(trustProxy);
   }
 
@@ -232,7 +256,8 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
 
   private async pingAll(): Promise<void> {
     const sentAt = Date.now();
-    const slice = new TimeSlice();
+    // Nothing waits on a heartbeat: short slices keep other work's latency low.
+    const slice = new TimeSlice(HEARTBEAT_SLICE_MS);
     for (const { server } of this.servers) {
       for (const socket of [...server.clients] as RoutedSocket[]) {
         const guard = socket[GUARD];
@@ -294,32 +319,90 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      if (this.openSockets >= this.limits.maxConnections) {
+      if (this.openSockets + this.queuedUpgrades >= this.limits.maxConnections) {
         // Refused before a WebSocket exists; SDKs treat a failed open as a reason to retry later.
         this.counter.countBound('max_connections');
         if (++this.refusedUpgrades === 1 || this.refusedUpgrades % 1000 === 0) {
           this.logger.warn({ msg: 'MAX_CONNECTIONS reached: upgrades refused with 503', maxConnections: this.limits.maxConnections, refused: this.refusedUpgrades });
         }
-        socket.on('error', destroySocket);
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
+        this.refuse(request, socket, 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      const wait = this.upgradeLimiter?.take(this.clientAddress(request), Date.now()) ?? 0;
-      if (wait > 0) {
+      const waitMs = this.upgradeLimiter?.take(clientBucketOf(this.clientAddress(request)), Date.now()) ?? 0;
+      if (waitMs > 0) {
         // One address opening sockets faster than WS_UPGRADES_PER_SECOND: refused before the
         // handshake's work (key hash, socket objects, registration).
         this.counter.countBound('upgrade_rate');
         if (++this.upgradesLimited === 1 || this.upgradesLimited % 1000 === 0) {
-          this.logger.warn({ msg: 'WS_UPGRADES_PER_SECOND: upgrades refused with 429', client: this.clientAddress(request), refused: this.upgradesLimited });
+          this.logger.warn({ msg: 'WS_UPGRADES_PER_SECOND: upgrades refused with 429; if the client named is your proxy, set TRUST_PROXY', client: this.clientAddress(request), refused: this.upgradesLimited });
         }
-        socket.on('error', destroySocket);
-        socket.end(`HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: ${wait}\r\nContent-Length: 0\r\n\r\n`);
+        this.refuse(request, socket, `HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: ${Math.ceil(waitMs / 1000)}\r\nContent-Length: 0\r\n\r\n`);
         return;
       }
       socket.on('error', destroySocket);
-      target.server.handleUpgrade(request, socket, head, (ws) => target.server.emit('connection', ws, request));
+      this.pendingUpgrades.push({ server: target.server, request, socket, head });
+      this.upgradeTurn ??= setImmediate(this.handshake);
     };
     http.on('upgrade', this.upgradeListener);
+  }
+
+  private get queuedUpgrades(): number {
+    return this.pendingUpgrades.length - this.upgradeNext;
+  }
+
+  /**
+   * Handshakes queued upgrades for up to UPGRADE_SLICE_MS, then yields a turn of the event loop
+   * (where waiting requests are read) and goes on; ws's `handleUpgrade` may be called later than
+   * the `upgrade` event (the socket keeps what arrives meanwhile).
+   */
+  private readonly handshake = (): void => {
+    this.upgradeTurn = undefined;
+    const since = performance.now();
+    while (this.upgradeNext < this.pendingUpgrades.length) {
+      const pending = this.pendingUpgrades[this.upgradeNext];
+      this.pendingUpgrades[this.upgradeNext++] = undefined;
+      if (pending !== undefined && !pending.socket.destroyed) {
+        const { server, request, socket, head } = pending;
+        if (this.refusing) socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        else server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
+      }
+      if (performance.now() - since >= UPGRADE_SLICE_MS) break;
+    }
+    if (this.upgradeNext < this.pendingUpgrades.length) {
+      this.upgradeTurn = setImmediate(this.handshake);
+      return;
+    }
+    this.pendingUpgrades = [];
+    this.upgradeNext = 0;
+  };
+
+  /** Destroys the sockets of upgrades not handshaken yet (shutdown). */
+  private dropPendingUpgrades(): void {
+    if (this.upgradeTurn) clearImmediate(this.upgradeTurn);
+    this.upgradeTurn = undefined;
+    for (let i = this.upgradeNext; i < this.pendingUpgrades.length; i++) this.pendingUpgrades[i]?.socket.destroy();
+    this.pendingUpgrades = [];
+    this.upgradeNext = 0;
+  }
+
+  /**
+   * Answers a refused upgrade and closes: at once within the client's refusal budget, else after
+   * the tarpit's hold with the socket paused, so a client reconnecting in a loop is answered once
+   * per connection a second.
+   */
+  private refuse(request: IncomingMessage, socket: Duplex, answer: string): void {
+    socket.on('error', destroySocket);
+    const delay = this.tarpit.delayFor(this.clientAddress(request));
+    if (delay === 0) {
+      socket.end(answer);
+      return;
+    }
+    socket.pause();
+    const timer = setTimeout(() => {
+      if (!socket.destroyed) socket.end(answer);
+    }, delay);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   override bindMessageHandlers(
@@ -345,6 +428,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   /** Closes every socket with 1000 (SDKs reconnect), then ends the server. */
   override async close(server: WebSocketServer): Promise<void> {
     this.stopPinging();
+    this.dropPendingUpgrades();
     for (const socket of server.clients) socket.close(CloseCode.Normal, 'server shutdown');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const deadline = setTimeout(() => {
@@ -356,6 +440,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
 
   override dispose(): Promise<void> {
     this.stopPinging();
+    this.dropPendingUpgrades();
     const http = this.httpServer as HttpServer | undefined;
     if (this.upgradeListener && http) http.off('upgrade', this.upgradeListener);
     this.upgradeListener = undefined;

@@ -154,6 +154,31 @@ describe('hostile WebSocket client: MAX_CONNECTIONS', () => {
     await served(again);
     for (const sdk of [...open, again]) sdk.close();
   });
+
+  it('counts upgrades still queued for their handshake: 40 at once past a cap of 3 open exactly 3', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const url = `${agent.wsUrl}/streaming?type=server&token=${tokenFor(SERVER_SECRET)}`;
+    const sockets: WebSocket[] = [];
+    const outcomes = await Promise.all(
+      Array.from(
+        { length: 40 },
+        () =>
+          new Promise<number>((resolve) => {
+            const ws = new WebSocket(url);
+            sockets.push(ws);
+            ws.once('open', () => resolve(101));
+            ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+            ws.once('error', () => resolve(0));
+          }),
+      ),
+    );
+    try {
+      assert.equal(outcomes.filter((s) => s === 101).length, 3, JSON.stringify(outcomes));
+      assert.equal(outcomes.filter((s) => s === 503).length, 37);
+    } finally {
+      for (const ws of sockets) ws.terminate();
+    }
+  });
 });
 
 describe('hostile WebSocket client: WS_UPGRADES_PER_SECOND', () => {
@@ -173,7 +198,7 @@ describe('hostile WebSocket client: WS_UPGRADES_PER_SECOND', () => {
   it('refuses an address past its burst with 429 and Retry-After before the upgrade; other addresses (TRUST_PROXY) still connect', async () => {
     // One upgrade a second with a burst of 3: 40 attempts in a row outrun the refill (no timing is
     // asserted: only that the bound acts, for this address alone).
-    const agent = await startAgent(offlineConfig({ streaming: limits({ upgradesPerSecond: 1, upgradeBurst: 3 }), http: { rateLimitPerSecond: 0, rateLimitBurst: 1, trustProxy: ['127.0.0.1'] } }));
+    const agent = await startAgent(offlineConfig({ streaming: limits({ upgradesPerSecond: 1, upgradeBurst: 3 }), http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, trustProxy: ['127.0.0.1'] } }));
     try {
       const first = await upgrade(agent, { 'x-forwarded-for': '198.51.100.1' });
       assert.equal(first.status, 101);

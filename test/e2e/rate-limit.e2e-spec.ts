@@ -6,16 +6,19 @@ import type { HttpOptions } from '../../src/config/agent-config.js';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET } from '../support/sample-data.js';
 
 /**
- * One request a second with a burst of 30: a 30 s window, far longer than a test needs, so no
- * assertion depends on timing.
+ * A burst of 300 tokens refilled at one every 1,000 s (the settings take whole numbers; the
+ * buckets any rate): nothing refills during a test, so no assertion depends on timing. A client
+ * latest-all (an evaluation for its user) costs 10 tokens: the burst is 30 of them.
  */
+const TOKENS = 300;
 const BURST = 30;
+const RATE = 0.001;
 const USER = JSON.stringify({ keyId: 'u-1', name: 'Ann', customizedProperties: [] });
 /** Well-formed, not held: 22 characters and the compact env id of the sample client secret. */
 const FORGED = `${'Z'.repeat(22)}${CLIENT_SECRET.slice(22)}`;
 
 function limited(http: Partial<HttpOptions> = {}) {
-  return offlineConfig({ http: { rateLimitPerSecond: 1, rateLimitBurst: BURST, trustProxy: false, ...http } });
+  return offlineConfig({ http: { rateLimitPerSecond: RATE, rateLimitBurst: TOKENS, refusalsPerSecond: 0, refusalBurst: 1, trustProxy: false, ...http } });
 }
 
 function clientPoll(agent: RunningAgent, secret: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -52,7 +55,7 @@ describe('HTTP rate limit and early refusals (issue 11)', () => {
       assert.equal(refused.headers.get('access-control-allow-origin'), '*');
       assert.match(refused.headers.get('content-type') ?? '', /^application\/problem\+json/);
       const retryAfter = Number(refused.headers.get('retry-after'));
-      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= BURST, `Retry-After ${refused.headers.get('retry-after')}`);
+      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= Math.ceil(10 / RATE), `Retry-After ${refused.headers.get('retry-after')}`);
       const problem = (await refused.json()) as { status: number; title: string };
       assert.equal(problem.status, 429);
       assert.equal(problem.title, 'Too Many Requests');
@@ -157,6 +160,54 @@ describe('HTTP rate limit and early refusals (issue 11)', () => {
       assert.match(metrics, /^featbit_agent_http_refused_total\{reason="client_secret_on_server"\} 1$/m);
       assert.match(metrics, /^featbit_agent_http_refused_total\{reason="unknown_secret"\} [2-9]$/m);
       assert.match(metrics, /^featbit_agent_http_rate_limited_total 0$/m);
+    });
+  });
+
+  describe('refusal budget (the tarpit)', () => {
+    it('answers refusals at once within the budget, holds the rest, and keeps a held keep-alive connection serving', async () => {
+      // Two refusals at once per address, then one a second: the third and fourth in a row are held.
+      const agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 1, refusalBurst: 2, trustProxy: false } }));
+      try {
+        const statuses = await polls(agent, 4, FORGED);
+        assert.deepEqual(statuses, [401, 401, 401, 401], 'held refusals are still answered');
+        const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+        const held = Number(/^featbit_agent_refusals_held_total (\d+)$/m.exec(metrics)?.[1]);
+        assert.ok(held >= 1 && held <= 2, `${held} refusals held`);
+        // fetch keeps its connection: the one a held refusal paused reads on afterwards.
+        assert.deepEqual(await polls(agent, 2, CLIENT_SECRET), [200, 200]);
+      } finally {
+        await agent.close();
+      }
+    });
+
+    it('holds refused upgrades of an address past its budget, and answers them', async () => {
+      const agent = await startAgent(
+        offlineConfig({
+          streaming: { ...offlineConfig().streaming, maxConnections: 0 },
+          http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 1, refusalBurst: 1, trustProxy: false },
+        }),
+      );
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          statuses.push(
+            await new Promise<number>((resolve) => {
+              const socket = connect(agent.port, '127.0.0.1');
+              let received = '';
+              socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+              socket.on('error', () => undefined);
+              socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(received)?.[1] ?? 0)));
+              socket.write(`GET /streaming?type=server&token=x HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+            }),
+          );
+        }
+        assert.deepEqual(statuses, [503, 503, 503]);
+        const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+        const held = Number(/^featbit_agent_refusals_held_total (\d+)$/m.exec(metrics)?.[1]);
+        assert.ok(held >= 1 && held <= 2, `${held} upgrades held`);
+      } finally {
+        await agent.close();
+      }
     });
   });
 });
