@@ -111,7 +111,7 @@ export const SETTINGS = [
     description: 'Redis Cluster: `host:port,...` of some nodes (instead of `REDIS_URL`); keys carry one hash tag per prefix' },
   { field: 'rateLimitPerSecond', name: 'RATE_LIMIT_PER_SECOND', type: 'integer', default: 1000,
     description: 'HTTP: tokens per second one client (IP address + the secret it presents) gets for the SDK, OFREP and insight endpoints (a request costs 1, one evaluating every flag for its user 10, +1 per 32 KiB of body); without tokens → 429 with Retry-After. `0` turns the limit off' },
-  { field: 'rateLimitBurst', name: 'RATE_LIMIT_BURST', type: 'integer', default: 5000,
+  { field: 'rateLimitBurst', name: 'RATE_LIMIT_BURST', type: 'integer', default: 1000,
     description: 'HTTP: tokens one client may spend at once (the size of its token bucket, refilled at `RATE_LIMIT_PER_SECOND`)' },
   { field: 'refusalsPerSecond', name: 'REFUSALS_PER_SECOND', type: 'integer', default: 10,
     description: 'Refusals (HTTP 401/403/413/429 of the SDK, OFREP and insight routes, refused WebSocket upgrades) one client address gets answered at once per second; past the burst each is held about 1 s (jittered) with its connection paused, so a client looping on refusals costs one answer per connection a second. `0` answers every refusal at once' },
