@@ -46,20 +46,21 @@ const TOO_MANY = Array.from({ length: 61 }, (_, seconds) => problemJson(429, `to
 /** A refused request with a larger body (or a chunked one) closes its connection rather than have the body read. */
 const KEEP_ALIVE_BODY_BYTES = 16 * 1024;
 /**
- * A request costs one token of the rate limit, and one more per this many declared body bytes:
- * parsing and evaluating a 1 MiB user costs dozens of small requests, and the budget says so.
+ * A request costs its route's tokens and one more per this many declared body bytes: parsing and
+ * evaluating a 1 MiB user costs dozens of small requests, and the budget says so.
  */
 const COST_BYTES = 32 * 1024;
 
 /**
  * Cheap answers for the routes SDKs call (issue 11), on `onRequest`, before the body is read and
- * before Nest: a per-client rate limit (token buckets keyed on the client address and the secret it
- * presents, a request's cost growing with its body), and the 401/403 of unknown secrets and of client secrets on server routes
- * from precomputed problem documents. A refusal through Nest's exception machinery (an error
- * object with its stack, the filter chain) cost several times the request itself; a flood of them
- * was as heavy as a flood of real work. Refusals past a client's refusal budget are held (the
- * tarpit), so a refused client looping on its connections cannot make refusals its own flood. The
- * handlers still authenticate: the gate only answers early what they would answer. CORS headers come from the first `onRequest` hook (common/cors.ts).
+ * before Nest: a per-client rate limit (token buckets keyed on the client address and the secret
+ * it presents, a request's cost set by its route and its body), and the 401/403 of unknown secrets
+ * and of client secrets on server routes from precomputed problem documents. A refusal through
+ * Nest's exception machinery (an error object with its stack, the filter chain) cost several
+ * times the request itself; a flood of them was as heavy as a flood of real work. Refusals past a
+ * client's refusal budget are held (the tarpit), so a refused client looping on its connections
+ * cannot make refusals its own flood. The handlers still authenticate: the gate only answers early
+ * what they would answer. CORS headers come from the first `onRequest` hook (common/cors.ts).
  */
 @Injectable()
 export class SdkHttpGate {
