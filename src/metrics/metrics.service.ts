@@ -296,8 +296,8 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         },
       });
     }
-    this.mirrorByReason('featbit_agent_insights_refused_total', 'Insight requests refused at intake: unknown_secret (401 once data is held), too_large (an event over INSIGHTS_MAX_EVENT_BYTES)', () => ({
-      unknown_secret: insights.refused.unknownSecret,
+    this.mirrorByReason('featbit_agent_insights_refused_total', 'Insight requests refused at intake: unknown_secret (401: a malformed secret, or once data is held one this agent does not hold), too_large (an event over INSIGHTS_MAX_EVENT_BYTES)', () => ({
+      unknown_secret: insights.refused.unknownSecret + gate.refused.insightUnknownSecret,
       too_large: insights.refused.tooLarge,
     }));
     new Gauge({

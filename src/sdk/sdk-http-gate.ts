@@ -11,10 +11,11 @@ import { REFUSAL_DETAIL, findSdkSecret, ofrepSecretOf, singleHeader } from './sd
 
 /**
  * What the gate does on a route: `server` and `client` authenticate (server secrets only, or any
- * held secret), `limit` only rate-limits (the insight intake accepts well-formed secrets before the
- * first data, the OFREP event stream authenticates with a token).
+ * held secret), `insight` refuses what the insight intake would (a malformed secret; once data is
+ * held, a secret it does not hold; before the first data any well-formed secret passes), `limit`
+ * only rate-limits (the OFREP event stream authenticates with a token).
  */
-type Gate = 'server' | 'client' | 'ofrep' | 'limit';
+type Gate = 'server' | 'client' | 'ofrep' | 'insight' | 'limit';
 
 /**
  * Rate-limit tokens of a request that evaluates every flag for its user (client latest-all, OFREP
@@ -35,7 +36,7 @@ const GATES: Record<string, { gate: Gate; cost: number }> = {
   '/ofrep/v1/evaluate/flags': { gate: 'ofrep', cost: EVALUATION_COST },
   '/ofrep/v1/evaluate/flags/:key': { gate: 'ofrep', cost: 1 },
   '/ofrep/v1/events': { gate: 'limit', cost: 1 },
-  '/api/public/insight/track': { gate: 'limit', cost: 1 },
+  '/api/public/insight/track': { gate: 'insight', cost: 1 },
 };
 
 const PROBLEM = 'application/problem+json';
@@ -72,7 +73,7 @@ export class SdkHttpGate {
   /** The 413 body per route body limit. */
   private readonly tooLarge = new Map<number, string>();
   /** Requests answered by the gate, by reason (monotonic). */
-  readonly refused = { rateLimited: 0, unknownSecret: 0, clientSecretOnServer: 0 };
+  readonly refused = { rateLimited: 0, unknownSecret: 0, clientSecretOnServer: 0, insightUnknownSecret: 0 };
 
   /** Per-client token buckets (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); none when the limit is off. */
   private readonly buckets?: TokenBuckets;
@@ -122,6 +123,14 @@ export class SdkHttpGate {
       if (gate === 'limit') return true;
       const data = this.store.data;
       const headers = request.headers;
+      if (gate === 'insight') {
+        const found = findSdkSecret(data, headers.authorization);
+        if (found !== 'malformed' && (found !== 'unknown' || !data.isPopulated)) return true;
+        // Counted with the intake's own refusals (featbit_agent_insights_refused_total).
+        this.refused.insightUnknownSecret++;
+        this.refuse(request, reply, 401, UNAUTHORIZED[found]);
+        return false;
+      }
       const found =
         gate === 'ofrep'
           ? findSdkSecret(data, ofrepSecretOf(singleHeader(headers.authorization), singleHeader(headers['x-api-key'])))

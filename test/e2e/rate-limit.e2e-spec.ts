@@ -147,6 +147,24 @@ describe('HTTP rate limit and early refusals (issue 11)', () => {
       assert.match(answer, /"detail":"unknown environment secret"/);
     });
 
+    it('refuses a forged secret on the insight intake on the gate, before Nest, and counts it as an insight refusal', async () => {
+      const track = (secret: string) =>
+        fetch(`${agent.httpUrl}/api/public/insight/track`, {
+          method: 'POST',
+          headers: { authorization: secret, 'content-type': 'application/json', origin: 'https://app.example.com' },
+          body: JSON.stringify([{ user: { keyId: 'u-1', name: 'Ann', customizedProperties: [] }, variations: [], metrics: [] }]),
+        });
+      const forged = await track(FORGED);
+      assert.equal(forged.status, 401);
+      assert.equal(forged.headers.get('access-control-allow-origin'), '*');
+      assert.match(forged.headers.get('content-type') ?? '', /^application\/problem\+json/);
+      assert.equal(((await forged.json()) as { detail: string }).detail, 'unknown environment secret');
+      assert.equal((await track('not-a-secret')).status, 401);
+      assert.equal((await track(CLIENT_SECRET)).status, 200, 'a held secret is taken');
+      const metrics = await (await fetch(`${agent.httpUrl}/metrics`)).text();
+      assert.match(metrics, /^featbit_agent_insights_refused_total\{reason="unknown_secret"\} 2$/m);
+    });
+
     it('counts the refusals by reason', async () => {
       const forbidden = await fetch(`${agent.httpUrl}/api/public/sdk/server/latest-all`, { headers: { authorization: CLIENT_SECRET } });
       assert.equal(forbidden.status, 403);
