@@ -1,5 +1,6 @@
 import { Address6 } from 'ip-address';
 import { isIPv6 } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { OldestFirst } from './oldest-first.js';
 
 /** Clients whose buckets are kept; past it the least recently seen is forgotten (a full bucket again). */
@@ -95,5 +96,25 @@ export class Tarpit {
     if (this.budget === undefined || this.budget.take(clientBucketOf(address), now) === 0) return 0;
     this.held++;
     return Math.round(Tarpit.HOLD_MS * (0.5 + Math.random()));
+  }
+
+  /**
+   * Runs `answer` for a refusal of `address` on `socket`: at once within the budget, else after
+   * the hold with the socket paused (nothing read meanwhile; a socket closed meanwhile gets
+   * nothing). `resume` reads on after a held answer: a kept-alive HTTP connection.
+   */
+  answer(address: string, socket: Duplex, answer: () => void, resume = false): void {
+    const delay = this.delayFor(address);
+    if (delay === 0) return answer();
+    socket.pause();
+    const forget = () => clearTimeout(timer);
+    const timer = setTimeout(() => {
+      socket.off('close', forget);
+      if (socket.destroyed) return;
+      answer();
+      if (resume) socket.resume();
+    }, delay);
+    timer.unref();
+    socket.once('close', forget);
   }
 }

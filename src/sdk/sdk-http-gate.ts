@@ -194,21 +194,10 @@ export class SdkHttpGate {
     const length = request.headers['content-length'];
     const closing = close || (length !== undefined && Number(length) > KEEP_ALIVE_BODY_BYTES) || request.headers['transfer-encoding'] !== undefined;
     if (closing) closeUnread(request, reply);
-    const answer = () => void reply.code(status).header('content-type', PROBLEM).send(body);
-    const delay = this.tarpit.delayFor(request.ip);
-    if (delay === 0) return answer();
-    const socket = request.raw.socket;
-    socket.pause();
-    const forget = () => clearTimeout(timer);
-    const timer = setTimeout(() => {
-      socket.off('close', forget);
-      if (request.raw.destroyed || socket.destroyed) return;
-      answer();
-      // A kept connection reads on (Node discards the small body); a closing one ends unread.
-      if (!closing) socket.resume();
-    }, delay);
-    timer.unref();
-    socket.once('close', forget);
+    // A kept connection reads on after a held answer (Node discards the small body); a closing one ends unread.
+    this.tarpit.answer(request.ip, request.raw.socket, () => {
+      if (!request.raw.destroyed) void reply.code(status).header('content-type', PROBLEM).send(body);
+    }, !closing);
   }
 }
 

@@ -174,6 +174,8 @@ function reply(client: RoutedSocket, value: unknown): void {
  * 0.2 ms each: 20 ms and more during which no other request was answered.
  */
 const UPGRADE_SLICE_MS = 5;
+/** The answer to an upgrade while draining: SDKs retry, and a load balancer sends them to another agent. */
+const DRAINING = 'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 /** The heartbeat's slice: pinging 10,000 sockets takes tens of milliseconds, and no one waits for it. */
 const HEARTBEAT_SLICE_MS = 5;
 
@@ -316,7 +318,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
       }
       if (this.refusing) {
         // Draining: SDKs retry, and a load balancer sends them to another agent.
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        socket.end(DRAINING);
         return;
       }
       if (this.openSockets + this.queuedUpgrades >= this.limits.maxConnections) {
@@ -363,7 +365,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
       this.pendingUpgrades[this.upgradeNext++] = undefined;
       if (pending !== undefined && !pending.socket.destroyed) {
         const { server, request, socket, head } = pending;
-        if (this.refusing) socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        if (this.refusing) socket.end(DRAINING);
         else server.handleUpgrade(request, socket, head, (ws) => server.emit('connection', ws, request));
       }
       if (performance.now() - since >= UPGRADE_SLICE_MS) break;
@@ -392,17 +394,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
    */
   private refuse(request: IncomingMessage, socket: Duplex, answer: string): void {
     socket.on('error', destroySocket);
-    const delay = this.tarpit.delayFor(this.clientAddress(request));
-    if (delay === 0) {
-      socket.end(answer);
-      return;
-    }
-    socket.pause();
-    const timer = setTimeout(() => {
-      if (!socket.destroyed) socket.end(answer);
-    }, delay);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    this.tarpit.answer(this.clientAddress(request), socket, () => socket.end(answer));
   }
 
   override bindMessageHandlers(
