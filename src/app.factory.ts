@@ -44,9 +44,10 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
   const gate = app.get(SdkHttpGate);
   gate.register(fastify);
   // One refusal budget per client across HTTP and upgrades.
-  const wsAdapter = new FeatBitWsAdapter(app, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy, gate.tarpit);
+  const gateway = app.get(StreamingGateway);
+  const wsAdapter = new FeatBitWsAdapter(app, gateway, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy, gate.tarpit);
   app.useWebSocketAdapter(wsAdapter);
-  app.get(StreamingGateway).onStopAccepting = () => {
+  gateway.onStopAccepting = () => {
     wsAdapter.refusing = true;
   };
   app.enableShutdownHooks();

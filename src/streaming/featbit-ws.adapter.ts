@@ -1,9 +1,8 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Logger } from '@nestjs/common';
-import type { INestApplicationContext, WsMessageHandler } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
-import { isObservable, type Observable } from 'rxjs';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { StreamingLimits } from '../config/agent-config.js';
 import type { BoundCounter } from './connection-registry.js';
@@ -15,27 +14,23 @@ import { clientAddressResolver, type TrustProxy } from '../common/client-address
 /** Inbound messages up to this size are accepted (protocol §2.4 asks for at least 1 MiB). */
 export const MAX_INBOUND_BYTES = 1024 * 1024;
 
-type Handler = (data: unknown, messageType: string) => unknown;
+/**
+ * Where the adapter delivers each socket's messages and its close: the streaming gateway. The
+ * adapter calls it directly instead of keeping Nest's per-socket handler table (an array with one
+ * object and one bound function per message type, plus a disconnect closure, about 1.2 KB of
+ * long-lived objects per socket); an attacker opening thousands of sockets made that garbage
+ * collection's work.
+ */
+export interface StreamingHandler {
+  /** One message (protocol §2.4) whose `messageType` is lower-cased; the reply, or undefined for none. */
+  message(socket: WebSocket, messageType: string, data: unknown): string | SharedFrame | undefined;
+  /** The socket closed (for any reason). */
+  disconnected(socket: WebSocket): void;
+}
 
 function isStreamingPath(url: string | undefined, base: string): boolean {
   const path = (url ?? '').split('?', 1)[0] ?? '';
   return path === base || path.startsWith(`${base}/`);
-}
-
-/** Decorator names (shared by every socket's handlers) → lower case. */
-const lowerNames = new Map<string, string>();
-
-function findHandler(handlers: WsMessageHandler[], messageType: string): Handler | undefined {
-  for (const handler of handlers) {
-    const declared = String(handler.message);
-    let name = lowerNames.get(declared);
-    if (name === undefined) {
-      name = declared.toLowerCase();
-      lowerNames.set(declared, name);
-    }
-    if (name === messageType) return handler.callback as Handler;
-  }
-  return undefined;
 }
 
 function textOf(data: RawData): string {
@@ -45,8 +40,6 @@ function textOf(data: RawData): string {
 }
 
 const logger = new Logger('FeatBitWsAdapter');
-const HANDLERS = Symbol('featbit.handlers');
-const TRANSFORM = Symbol('featbit.transform');
 const GUARD = Symbol('featbit.guard');
 
 /** Defaults of the settings (used when the adapter is built without config, e.g. by tools). */
@@ -63,10 +56,16 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   upgradeBurst: 200,
 };
 
-/** Per-socket bookkeeping of the bounds: a few numbers, no closures. */
-interface Guard {
+/** What every socket of one adapter shares. */
+interface Shared {
+  readonly handler: StreamingHandler;
   readonly counter: BoundCounter;
   readonly limits: StreamingLimits;
+}
+
+/** Per-socket bookkeeping of the bounds: a few numbers, no closures. */
+interface Guard {
+  readonly shared: Shared;
   /** Token bucket of inbound messages (and client pings). */
   tokens: number;
   refilledAt: number;
@@ -74,11 +73,7 @@ interface Guard {
   pingSentAt: number;
 }
 
-type RoutedSocket = WebSocket & {
-  [HANDLERS]?: WsMessageHandler[];
-  [TRANSFORM]?: (data: unknown) => Observable<unknown>;
-  [GUARD]?: Guard;
-};
+type RoutedSocket = WebSocket & { [GUARD]?: Guard };
 
 function destroySocket(this: Duplex): void {
   this.destroy();
@@ -92,6 +87,10 @@ function onSocketMessage(this: RoutedSocket, data: RawData, isBinary: boolean): 
   // Frames that arrive after a close was decided are dropped unparsed.
   if (this.readyState !== this.OPEN || !withinRate(this)) return;
   route(this, data, isBinary);
+}
+
+function onSocketClose(this: RoutedSocket): void {
+  this[GUARD]?.shared.handler.disconnected(this);
 }
 
 /** Client-sent pings are answered by ws itself: they draw on the same bucket as messages. */
@@ -115,56 +114,42 @@ function withinRate(socket: RoutedSocket): boolean {
   if (!guard) return true;
   guard.pingSentAt = 0;
   const now = Date.now();
-  const { messagesPerSecond, messageBurst } = guard.limits;
+  const { messagesPerSecond, messageBurst } = guard.shared.limits;
   guard.tokens = Math.min(messageBurst, guard.tokens + ((now - guard.refilledAt) * messagesPerSecond) / 1000);
   guard.refilledAt = now;
   if (guard.tokens >= 1) {
     guard.tokens -= 1;
     return true;
   }
-  guard.counter.countBound('rate_limit');
+  guard.shared.counter.countBound('rate_limit');
   logger.debug({ msg: 'socket closed: message rate exceeded', perSecond: messagesPerSecond, burst: messageBurst });
   socket.close(CloseCode.PolicyViolation, CloseReason.RateExceeded);
   return false;
 }
 
 function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
-  if (isBinary) return;
+  const guard = socket[GUARD];
+  if (isBinary || !guard) return;
   const message = parseInbound(textOf(data));
   if (!message) return;
-  const handler = findHandler(socket[HANDLERS] ?? [], message.messageType);
-  if (!handler) return;
-  let result: unknown;
+  let result: string | SharedFrame | undefined;
   try {
-    result = handler(message.data, message.messageType);
+    result = guard.shared.handler.message(socket, message.messageType, message.data);
   } catch (error) {
     logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) });
     return;
   }
-  if (typeof result === 'string' || result instanceof SharedFrame) {
-    reply(socket, result);
-    return;
-  }
-  void Promise.resolve(result).then(
-    (value) => {
-      const transform = socket[TRANSFORM];
-      if (isObservable(value) && transform) transform(value).subscribe({ next: (v) => reply(socket, v), error: () => undefined });
-      else reply(socket, value);
-    },
-    (error: unknown) => logger.warn({ msg: 'message handler failed', messageType: message.messageType, err: String(error) }),
-  );
+  if (result !== undefined) reply(socket, guard, result);
 }
 
 /**
  * A handler error sends nothing (protocol §2.4); empty strings are never sent. Replies obey the
  * same back-pressure bound as pushes: a socket that does not read is dropped, not buffered for.
  */
-function reply(client: RoutedSocket, value: unknown): void {
-  if (value === undefined || value === null || client.readyState !== client.OPEN) return;
-  const text = typeof value === 'string' || Buffer.isBuffer(value) || value instanceof SharedFrame ? value : JSON.stringify(value);
+function reply(client: RoutedSocket, guard: Guard, text: string | SharedFrame): void {
+  if (client.readyState !== client.OPEN) return;
   if ((text instanceof SharedFrame ? text.payload : text).length === 0) return;
-  const guard = client[GUARD];
-  sendText(client, text, guard?.limits.maxBufferedBytes ?? DEFAULT_STREAMING_LIMITS.maxBufferedBytes, guard?.counter);
+  sendText(client, text, guard.shared.limits.maxBufferedBytes, guard.shared.counter);
 }
 
 /**
@@ -209,6 +194,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   private readonly upgradeLimiter?: TokenBuckets;
   private readonly clientAddress: (request: IncomingMessage) => string;
   private upgradesLimited = 0;
+  private readonly shared: Shared;
 
   /**
    * `counter` (the connection registry) counts what the bounds did, for metrics; `trustProxy`
@@ -216,7 +202,8 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
    * refusals past a client's budget.
    */
   constructor(
-    appOrHttpServer?: INestApplicationContext | object,
+    appOrHttpServer: INestApplicationContext | object,
+    handler: StreamingHandler,
     readonly limits: StreamingLimits = DEFAULT_STREAMING_LIMITS,
     private readonly counter: BoundCounter = { countBound: () => undefined },
     trustProxy: TrustProxy = false,
@@ -224,6 +211,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     private readonly tarpit = new Tarpit(),
   ) {
     super(appOrHttpServer);
+    this.shared = { handler, counter, limits };
     if (limits.upgradesPerSecond > 0) this.upgradeLimiter = new TokenBuckets(limits.upgradesPerSecond, limits.upgradeBurst);
     this.clientAddress = clientAddressResolver(trustProxy);
   }
@@ -397,25 +385,21 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     this.tarpit.answer(this.clientAddress(request), socket, () => socket.end(answer));
   }
 
-  override bindMessageHandlers(
-    client: WebSocket,
-    handlers: WsMessageHandler[],
-    transform: (data: unknown) => Observable<unknown>,
-  ): void {
-    // Shared listeners and two properties instead of per-socket closures: sockets stay small.
-    const routed = client as RoutedSocket;
-    routed[HANDLERS] = handlers;
-    routed[TRANSFORM] = transform;
-    routed[GUARD] = { counter: this.counter, limits: this.limits, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0 };
+  /**
+   * Nest hands over a per-socket handler table here; it is not kept (see StreamingHandler):
+   * messages and the close go to `handler` through listeners shared by every socket.
+   */
+  override bindMessageHandlers(client: WebSocket): void {
+    (client as RoutedSocket)[GUARD] = { shared: this.shared, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0 };
     client.on('error', onSocketError);
     client.on('message', onSocketMessage);
     client.on('ping', onSocketPing);
     client.on('pong', onSocketPong);
+    client.on('close', onSocketClose);
   }
 
-  override bindClientDisconnect(client: WebSocket, callback: (...args: unknown[]) => void): void {
-    client.once('close', callback);
-  }
+  /** The close reaches the handler through the listener bindMessageHandlers added. */
+  override bindClientDisconnect(): void {}
 
   /** Closes every socket with 1000 (SDKs reconnect), then ends the server. */
   override async close(server: WebSocketServer): Promise<void> {

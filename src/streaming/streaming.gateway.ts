@@ -1,13 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Inject, Logger } from '@nestjs/common';
-import {
-  ConnectedSocket,
-  MessageBody,
-  SubscribeMessage,
-  WebSocketGateway,
-  type OnGatewayConnection,
-  type OnGatewayDisconnect,
-} from '@nestjs/websockets';
+import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { decodeStreamingToken } from '../credentials/streaming-token.js';
 import { AGENT_CONFIG } from '../config/config.tokens.js';
@@ -16,10 +9,11 @@ import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { DataSyncService } from './data-sync.service.js';
 import type { SharedFrame } from './fan-out.js';
+import type { StreamingHandler } from './featbit-ws.adapter.js';
 import { CloseCode, CloseReason, PONG, echoMessage, parseStreamingRequest, requestTimestamp, requestUser, userWithinBounds } from './protocol.js';
 
 @WebSocketGateway({ path: '/streaming' })
-export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnect {
+export class StreamingGateway implements OnGatewayConnection, StreamingHandler {
   private readonly logger = new Logger(StreamingGateway.name);
   private accepting = true;
 
@@ -53,29 +47,41 @@ export class StreamingGateway implements OnGatewayConnection, OnGatewayDisconnec
     });
   }
 
-  handleDisconnect(socket: WebSocket): void {
+  disconnected(socket: WebSocket): void {
     this.connections.remove(socket);
   }
 
-  // `rp-agent-status` is meaningful only upstream (protocol §6.9): like any unknown type it is
-  // ignored, and having no handler saves a bound function per socket.
+  /**
+   * Routes a message on its lower-cased `messageType` (FeatBitWsAdapter delivers it, see
+   * StreamingHandler). `rp-agent-status` is meaningful only upstream (protocol §6.9): like any
+   * unknown type it is ignored.
+   */
+  message(socket: WebSocket, messageType: string, data: unknown): string | SharedFrame | undefined {
+    switch (messageType) {
+      case 'ping':
+        return this.ping();
+      case 'echo':
+        return this.echo(data);
+      case 'data-sync':
+        return this.sync(socket, data);
+      default:
+        return undefined;
+    }
+  }
 
-  @SubscribeMessage('ping')
-  ping(): string {
+  private ping(): string {
     this.connections.countIn('ping');
     this.connections.repliesOut++;
     return PONG;
   }
 
-  @SubscribeMessage('echo')
-  echo(@MessageBody() data: unknown): string {
+  private echo(data: unknown): string {
     this.connections.countIn('echo');
     this.connections.repliesOut++;
     return echoMessage(data);
   }
 
-  @SubscribeMessage('data-sync')
-  sync(@ConnectedSocket() socket: WebSocket, @MessageBody() data: unknown): string | SharedFrame | undefined {
+  private sync(socket: WebSocket, data: unknown): string | SharedFrame | undefined {
     this.connections.countIn('data-sync');
     const connection = this.connections.get(socket);
     if (!connection) return undefined;
