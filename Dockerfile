@@ -47,4 +47,7 @@ VOLUME /data
 USER 1000:1000
 EXPOSE 6100
 HEALTHCHECK --interval=10s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||6100)+'/health/liveness').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "dist/main.js"]
+# --single-threaded-gc: V8 collects garbage on the event loop's thread, in bounded steps, instead of
+# on helper threads. In a container given one CPU or less, those threads take the CPU from the
+# event loop for whole scheduler slices (README, "Garbage collection on one CPU").
+CMD ["node", "--single-threaded-gc", "dist/main.js"]

@@ -28,6 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from './support/pinned.js';
 import { sampleBootstrap } from '../test/support/sample-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,7 +77,7 @@ interface Child {
  * otherwise size its heap for this 24 GiB machine and let garbage pile up far past the data the
  * agent holds); the load processes keep a large heap.
  */
-const AGENT_HEAP = ['--max-old-space-size=256'];
+const AGENT_HEAP = ['--max-old-space-size=256', ...SERVER_NODE_FLAGS];
 
 function start(script: string, args: string[], env: Record<string, string> = {}, heap = ['--max-old-space-size=4096']): Child {
   const child = fork(join(here, script), args, {

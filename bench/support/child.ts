@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
-import { SERVER_CORE, forkPinned } from './pinned.js';
+import { SERVER_CORE, SERVER_NODE_FLAGS, forkPinned } from './pinned.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -34,7 +34,7 @@ export async function startServerChild(
   // BENCH_CPU_PROF=1: each server writes a V8 CPU profile to .tmp when it stops; BENCH_CPU_PROF_INTERVAL: µs between samples.
   const interval = process.env['BENCH_CPU_PROF_INTERVAL'];
   const profile = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', '--cpu-prof-dir=.tmp', ...(interval ? [`--cpu-prof-interval=${interval}`] : [])] : [];
-  const execArgv = ['--expose-gc', '--max-old-space-size=4096', ...profile];
+  const execArgv = ['--expose-gc', '--max-old-space-size=4096', ...SERVER_NODE_FLAGS, ...profile];
   const child: ChildProcess = forkPinned(SERVER_CORE, script, [kind, file, ...args], execArgv, env);
   const first = await new Promise<{ port: number }>((resolve, reject) => {
     child.once('message', (m) => resolve(m as { port: number }));

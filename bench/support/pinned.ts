@@ -9,6 +9,14 @@ import { availableParallelism } from 'node:os';
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
 
+/**
+ * The V8 flags of the image's command (Dockerfile CMD). Every server under test runs with them,
+ * the baselines (bare node:http, the Nest ceiling, plain ws) as well as the agent: on one core,
+ * V8's helper GC threads otherwise preempt the event loop, and a comparison must not give one
+ * side a different collector. `BENCH_NODE_FLAGS` replaces them (`BENCH_NODE_FLAGS=` for none).
+ */
+export const SERVER_NODE_FLAGS = process.env['BENCH_NODE_FLAGS']?.split(' ').filter(Boolean) ?? ['--single-threaded-gc'];
+
 let tasksetChecked: boolean | undefined;
 
 /** Whether `taskset` exists and the machine has a second core to pin the load on. */

@@ -90,7 +90,7 @@ describe('docker-compose.yml', () => {
 
   it('runs the image entry point: the Dockerfile starts dist/main.js and ships data/', () => {
     const stage = runtimeStage();
-    assert.deepEqual(stage.cmd, ['node', 'dist/main.js']);
+    assert.deepEqual(stage.cmd, ['node', '--single-threaded-gc', 'dist/main.js']);
     assert.ok(stage.contextSources.includes('data'));
   });
 

@@ -55,7 +55,7 @@ describe('Dockerfile', () => {
     assert.ok(chown >= 0 && chown < declared, 'the volume is given to the user before VOLUME (later changes would be discarded)');
     assert.equal(runtime.env['NODE_ENV'], 'production');
     assert.equal(runtime.workdir, '/app');
-    assert.deepEqual(runtime.cmd, ['node', 'dist/main.js']);
+    assert.deepEqual(runtime.cmd, ['node', '--single-threaded-gc', 'dist/main.js']);
     assert.deepEqual(runtime.expose, [runtime.env['PORT']]);
     assert.ok(runtime.instructions.some((i) => i.keyword === 'HEALTHCHECK' && i.args.includes('/health/liveness')));
   });
