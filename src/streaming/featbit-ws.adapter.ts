@@ -143,8 +143,9 @@ function route(socket: RoutedSocket, data: RawData, isBinary: boolean): void {
 }
 
 /**
- * A handler error sends nothing (protocol §2.4); empty strings are never sent. Replies obey the
- * same back-pressure bound as pushes: a socket that does not read is dropped, not buffered for.
+ * Sends a handler's reply (a handler error sends nothing, protocol §2.4); empty strings are never
+ * sent. Replies obey the same back-pressure bound as pushes: a socket that does not read is
+ * dropped, not buffered for.
  */
 function reply(client: RoutedSocket, guard: Guard, text: string | SharedFrame): void {
   if (client.readyState !== client.OPEN) return;
@@ -173,8 +174,9 @@ interface PendingUpgrade {
 
 /**
  * Nest WebSocket adapter for the FeatBit protocol. SDKs send `{messageType, data}`, so messages
- * are routed on `messageType` (case-insensitively) instead of Nest's `event`. Per socket it adds
- * one listener and no RxJS plumbing, keeping tens of thousands of idle sockets cheap.
+ * are handed to the gateway (a StreamingHandler) by their lower-cased `messageType` instead of
+ * Nest's `event`. Per socket it adds one small object and listeners shared by every socket (no
+ * closures, no RxJS plumbing), keeping tens of thousands of idle sockets cheap.
  * Upgrades to `/streaming` and `/streaming/...` are accepted (protocol §2.1); others are dropped.
  */
 export class FeatBitWsAdapter extends AbstractWsAdapter {
