@@ -28,7 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SERVER_NODE_FLAGS } from './support/pinned.js';
+import { SERVER_NODE_FLAGS, reapOnExit } from './support/pinned.js';
 import { sampleBootstrap } from '../test/support/sample-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -80,11 +80,13 @@ interface Child {
 const AGENT_HEAP = ['--max-old-space-size=256', ...SERVER_NODE_FLAGS];
 
 function start(script: string, args: string[], env: Record<string, string> = {}, heap = ['--max-old-space-size=4096']): Child {
-  const child = fork(join(here, script), args, {
-    env: { ...process.env, ...env },
-    execArgv: ['--expose-gc', ...heap],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = reapOnExit(
+    fork(join(here, script), args, {
+      env: { ...process.env, ...env },
+      execArgv: ['--expose-gc', ...heap],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
   const first = new Promise<Record<string, unknown>>((resolve, reject) => {
     child.once('message', (m) => resolve(m as Record<string, unknown>));
     child.once('exit', (code) => reject(new Error(`${script} ${args.join(' ')} exited with ${code}`)));

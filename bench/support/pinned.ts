@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants } from 'node:os';
 
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
@@ -25,14 +25,35 @@ export function canPin(): boolean {
   return tasksetChecked;
 }
 
+const children = new Set<ChildProcess>();
+let reaping = false;
+
+/**
+ * Kills `child` with SIGKILL when the benchmark exits, however it exits (an interrupted or
+ * failed run included): a server left behind, stuck or not, would spin on the server core and
+ * skew every later run (a stuck agent also ignores SIGTERM, its shutdown hook never runs).
+ */
+export function reapOnExit(child: ChildProcess): ChildProcess {
+  if (!reaping) {
+    reaping = true;
+    process.once('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => process.exit(128 + constants.signals[signal]));
+  }
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 /** Spawns `command args` on `core` (unpinned, with a warning once, where taskset is missing). */
 export function spawnPinned(core: number, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; stdio?: StdioOptions } = {}): ChildProcess {
   const stdio = options.stdio ?? ['ignore', 'inherit', 'inherit'];
   if (!canPin()) {
     warnOnce();
-    return spawn(command, args, { env: options.env ?? process.env, stdio });
+    return reapOnExit(spawn(command, args, { env: options.env ?? process.env, stdio }));
   }
-  return spawn('taskset', ['-c', String(core), command, ...args], { env: options.env ?? process.env, stdio });
+  return reapOnExit(spawn('taskset', ['-c', String(core), command, ...args], { env: options.env ?? process.env, stdio }));
 }
 
 /** Forks a node script pinned to `core`, with an IPC channel (taskset execs node, which keeps it). */
