@@ -9,6 +9,7 @@ import { PinoNestLogger, createPino } from './common/pino-logger.js';
 import { registerCors } from './common/cors.js';
 import { guardAdminRoutesBeforeBody } from './admin/admin-routes.js';
 import { SdkHttpGate } from './sdk/sdk-http-gate.js';
+import { closeSilentConnections } from './common/silent-connections.js';
 
 /** JSON logs in production, readable ones in development; secrets masked (first 4 characters). */
 export function createLogger(config: AgentConfig): PinoNestLogger {
@@ -32,6 +33,7 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
     trustProxy: config.http.trustProxy,
   });
   const fastify = adapter.getInstance();
+  closeSilentConnections(fastify.server, config.http.firstRequestTimeoutSeconds * 1000);
   guardAdminRoutesBeforeBody(fastify, config.apiKey, config.bootstrapBodyLimitBytes);
   registerCors(fastify);
   const app = await NestFactory.create<NestFastifyApplication>(

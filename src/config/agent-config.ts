@@ -48,6 +48,8 @@ export interface HttpOptions {
   /** Per client address: refusals answered at once per second (0: all of them) and the burst; the rest are held (common/token-buckets.ts `Tarpit`). */
   refusalsPerSecond: number;
   refusalBurst: number;
+  /** A connection silent this long before its first request is closed (0: never); common/silent-connections.ts. */
+  firstRequestTimeoutSeconds: number;
   /** fastify's `trustProxy`: whose `X-Forwarded-For` names the client. */
   trustProxy: boolean | string[];
 }

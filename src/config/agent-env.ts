@@ -222,6 +222,10 @@ export class AgentEnv {
   @Min(1, { message: 'REFUSAL_BURST must be at least 1' })
   refusalBurst!: number;
 
+  @IsInt({ message: 'HTTP_FIRST_REQUEST_TIMEOUT_SECONDS must be an integer' })
+  @Min(0, { message: 'HTTP_FIRST_REQUEST_TIMEOUT_SECONDS must be at least 0 (0 turns it off)' })
+  firstRequestTimeoutSeconds!: number;
+
   @IsInt({ message: 'WS_UPGRADES_PER_SECOND must be an integer' })
   @Min(0, { message: 'WS_UPGRADES_PER_SECOND must be at least 0 (0 turns the limit off)' })
   wsUpgradesPerSecond!: number;

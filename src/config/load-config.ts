@@ -203,6 +203,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimitBurst: raw.rateLimitBurst,
       refusalsPerSecond: raw.refusalsPerSecond,
       refusalBurst: raw.refusalBurst,
+      firstRequestTimeoutSeconds: raw.firstRequestTimeoutSeconds,
       trustProxy: trustProxy ?? false,
     },
   };

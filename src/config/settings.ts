@@ -117,6 +117,8 @@ export const SETTINGS = [
     description: 'Refusals (HTTP 401/403/413/429 of the SDK, OFREP and insight routes, refused WebSocket upgrades) one client address gets answered at once per second; past the burst each is held about 1 s (jittered) with its connection paused, so a client looping on refusals costs one answer per connection a second. `0` answers every refusal at once' },
   { field: 'refusalBurst', name: 'REFUSAL_BURST', type: 'integer', default: 20,
     description: 'Refusals one client address gets answered at once before `REFUSALS_PER_SECOND` applies' },
+  { field: 'firstRequestTimeoutSeconds', name: 'HTTP_FIRST_REQUEST_TIMEOUT_SECONDS', type: 'integer', default: 10,
+    description: 'HTTP: a new connection that sends nothing for this long before its first request (or WebSocket upgrade) is closed, so connections opened and left silent cannot hold descriptors; after the first request, idle keep-alive connections close after 72 s. `0` turns it off' },
   { field: 'trustProxy', name: 'TRUST_PROXY', type: 'string', default: 'false',
     description: 'HTTP: which proxies\' `X-Forwarded-For` names the client (rate-limit key, logs): `false`, `true` (any peer), or comma-separated addresses/CIDRs of your ingress or load balancer' },
   { field: 'wsUpgradesPerSecond', name: 'WS_UPGRADES_PER_SECOND', type: 'integer', default: 0,

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { SdkSocket } from '../support/sdk-socket.js';
 
 const USER = { keyId: 'u-1001', name: 'Ann', customizedProperties: [{ name: 'country', value: 'us' }] };
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -256,5 +257,69 @@ describe('hostile HTTP clients', () => {
         assert.match(response.headers.get('access-control-allow-headers') ?? '', /authorization/i);
       }
     });
+  });
+});
+
+describe('silent connections (HTTP_FIRST_REQUEST_TIMEOUT_SECONDS)', () => {
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 1, trustProxy: false } }));
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  /** Resolves with whether the agent closed `socket` within `ms`. */
+  function closedWithin(socket: ReturnType<typeof connect>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  it('closes connections that never send a byte, which otherwise held a descriptor each for good', async () => {
+    const sockets = Array.from({ length: 20 }, () => connect(agent.port, '127.0.0.1').on('error', () => undefined));
+    try {
+      const closed = await Promise.all(sockets.map((socket) => closedWithin(socket, 10_000)));
+      assert.deepEqual(closed, sockets.map(() => true));
+    } finally {
+      // Without the timeout they stay open, and the agent's close would wait for them.
+      for (const socket of sockets) socket.destroy();
+    }
+    const response = await fetch(`${agent.httpUrl}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET } });
+    assert.equal(response.status, 200);
+    await response.arrayBuffer();
+  });
+
+  it('keeps a connection open past the timeout once it has made a request (keep-alive), and serves its next one', async () => {
+    const socket = connect(agent.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const request = `GET /api/public/sdk/server/latest-all HTTP/1.1\r\nHost: x\r\nAuthorization: ${SERVER_SECRET}\r\n\r\n`;
+    socket.write(request);
+    // Silent for twice the timeout after the answer: the keep-alive timeout (72 s) applies, not this one.
+    assert.equal(await closedWithin(socket, 2500), false);
+    assert.match(received, /^HTTP\/1\.1 200 /);
+    received = '';
+    socket.write(request);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.match(received, /^HTTP\/1\.1 200 /);
+    socket.destroy();
+  });
+
+  it('leaves WebSockets alone: an SDK socket idle past the timeout stays open', async () => {
+    const sdk = SdkSocket.forSecret(agent.wsUrl, 'server', SERVER_SECRET);
+    await sdk.opened;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(sdk.socket.readyState, sdk.socket.OPEN);
+    sdk.send({ messageType: 'ping', data: {} });
+    assert.equal((await sdk.next()).messageType, 'pong');
+    sdk.close();
   });
 });
