@@ -219,7 +219,12 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
   }
 
   override create(_port: number, options?: { path?: string }): WebSocketServer {
-    const server = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES, perMessageDeflate: false });
+    // allowSynchronousEvents: false makes ws emit one message (or ping, pong) of a socket per
+    // turn of the event loop. With ws's default, every message of a read (up to 64 KiB, and libuv
+    // reads a ready socket up to 32 times in a row) was handled before anything else ran: a
+    // client that sent a burst of data-syncs, each evaluated for its user, held the event loop
+    // for as long as its burst took (WS_MESSAGE_BURST of them), 150-300 ms at a burst of 10,000.
+    const server = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES, perMessageDeflate: false, allowSynchronousEvents: false });
     server.on('error', (error) => this.logger.error({ msg: 'websocket server error', err: error }));
     const path = options?.path ?? '/streaming';
     this.servers.push({ server, path: path.endsWith('/') ? path.slice(0, -1) : path });

@@ -9,9 +9,10 @@ import type { StreamingLimits } from '../../src/config/agent-config.js';
 import { offlineConfig, postBootstrap, startAgent, type RunningAgent } from '../support/agent-app.js';
 import { SdkSocket, tokenFor, type Received } from '../support/sdk-socket.js';
 import { decodeStreamingToken } from '../../src/credentials/streaming-token.js';
-import { CLIENT_SECRET, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
+import { CLIENT_SECRET, SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { DEFAULT_STREAMING_LIMITS } from '../../src/streaming/featbit-ws.adapter.js';
 import { ConnectionRegistry, type Connection } from '../../src/streaming/connection-registry.js';
+import { AgentProcess } from '../support/agent-process.js';
 
 /**
  * Hostile WebSocket clients (issue 11): each bound is reproduced as an attack, and every test also
@@ -98,6 +99,9 @@ describe('hostile WebSocket client: a socket that never reads', () => {
         closedEarly = true;
       });
       while (sent < requests && !closedEarly) {
+        // The attacker shares this process: it waits while its own unsent bytes pile up (the
+        // agent reads one message a turn), so RSS measures what the agent holds.
+        while (attacker.socket.bufferedAmount > 4 * 1024 * 1024 && !closedEarly) await new Promise((resolve) => setTimeout(resolve, 5));
         attacker.socket.send(request);
         sent++;
         if (sent % 20 === 0) {
@@ -253,6 +257,37 @@ describe('hostile WebSocket client: message rate', () => {
     const flooder = await serverSocket(agent);
     for (let i = 0; i < 200; i++) flooder.socket.ping();
     assert.equal((await withTimeout(flooder.closed, 5000, 'the rate-limit close')).code, 1008);
+  });
+});
+
+describe('hostile WebSocket client: a burst of messages in one read', () => {
+  it('does not hold the event loop for the whole burst: a request that arrived with it is answered after a few of its messages, not all', async () => {
+    // A real agent process, so it can be frozen (SIGSTOP) while the burst and the request reach
+    // its socket buffers, and both are ready when it runs again. Message limits high enough to
+    // admit the burst; the production defaults (20/s, burst 100) close such a socket sooner.
+    const agent = await AgentProcess.start({ MODE: 'offline', DATA_FILE: SAMPLE_DATA_FILE, WS_MAX_MESSAGES_PER_SECOND: '10000', WS_MESSAGE_BURST: '10000' });
+    const burst = 400;
+    try {
+      const socket = new WebSocket(`${agent.wsUrl}/streaming?type=client&token=${tokenFor(CLIENT_SECRET)}`, { perMessageDeflate: false });
+      socket.on('error', () => undefined);
+      await new Promise((resolve) => socket.once('open', resolve));
+      // Each asks for every flag evaluated for its user; about 45 KiB in all, within the
+      // receive window of a socket whose reader is stopped.
+      const ask = JSON.stringify({ messageType: 'data-sync', data: { timestamp: 0, user: { keyId: 'burst', name: 'b', customizedProperties: [] } } });
+      agent.signal('SIGSTOP');
+      for (let i = 0; i < burst; i++) socket.send(ask);
+      while (socket.bufferedAmount > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      const metrics = fetch(`${agent.httpUrl}/metrics`).then((response) => response.text());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      agent.signal('SIGCONT');
+      const handled = Number(/featbit_agent_messages_in_total\{type="data-sync"\} (\d+)/.exec(await metrics)?.[1] ?? 0);
+      // ws's default handled every message of a read before anything else: all 400 here.
+      assert.ok(handled < burst / 2, `${handled} of the ${burst} messages were handled before the request`);
+      socket.terminate();
+    } finally {
+      agent.signal('SIGCONT');
+      await agent.kill();
+    }
   });
 });
 

@@ -62,6 +62,11 @@ export class AgentProcess {
     }
   }
 
+  /** Sends `signal` and returns at once (SIGSTOP and SIGCONT freeze and thaw the agent). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
