@@ -22,13 +22,13 @@
  * `--check` (CI) exits 1 when an attack could not be run or the agent's RSS reached 400 MiB; it
  * asserts no timing (the machine is shared), those figures are printed for a reader.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SERVER_NODE_FLAGS, reapOnExit } from './support/pinned.js';
+import { LOAD_CORE, SERVER_CORE, SERVER_NODE_FLAGS, pinProcess, reapOnExit } from './support/pinned.js';
 import { sampleBootstrap } from '../test/support/sample-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,10 +48,6 @@ const SOCKETS = Number(values.sockets);
 const SAFETY_RSS_MIB = 1536;
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function pin(pid: number, core: number): void {
-  execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
-}
 
 /** RSS of a process from /proc (bytes). */
 function rssOf(pid: number): number {
@@ -183,7 +179,7 @@ async function runAttack(name: string, file: string, version: { at: number }): P
   const agent = start('support/server-process.js', ['agent', file], { BENCH_EVENT_URI: 'http://127.0.0.1:9/', BENCH_HTTP_LIMITS: '1' }, AGENT_HEAP);
   const { port } = (await agent.first) as { port: number };
   const pid = agent.process.pid!;
-  pin(pid, 0);
+  pinProcess(pid, SERVER_CORE);
   const legit = start('support/abuse-worker.js', ['legit', String(port), String(SOCKETS)]);
   await legit.first;
 
@@ -255,7 +251,7 @@ async function runAttack(name: string, file: string, version: { at: number }): P
 
 async function main(): Promise<void> {
   // The bench and its load processes on core 1; each agent moves itself to core 0 below.
-  pin(process.pid, 1);
+  pinProcess(process.pid, LOAD_CORE);
   const file = dataFile();
   const attacks = values.attacks.split(',').filter(Boolean);
   console.log(`abuse bench: ${SOCKETS} server SDK sockets + a poller every 20 ms (core 1) against one agent (core 0, ${AGENT_HEAP.join(' ')}); ${BASELINE} s unloaded then ${SECONDS} s per attack; machine load average ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores (figures are noisy when others share it)`);

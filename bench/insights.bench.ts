@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { startServerChild } from './support/child.js';
+import { LOAD_CORE, pinProcess } from './support/pinned.js';
 import { load, type LoadResult } from './support/load.js';
 import { SAMPLE_DATA_FILE, SERVER_SECRET } from '../test/support/sample-data.js';
 
@@ -17,6 +18,10 @@ const { values } = parseArgs({
 });
 const seconds = values.short ? 2 : Number(values.seconds);
 const connections = Number(values.connections);
+
+// This process answers the agent as FeatBit (parsing every batch it forwards): on the load core
+// with wrk, or the scheduler may run it on the agent's core and slow the agent's intake.
+pinProcess(process.pid, LOAD_CORE);
 
 let up = true;
 let received = 0;

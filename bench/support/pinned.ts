@@ -2,7 +2,7 @@
  * Processes pinned to one core. The machine has two: servers under test run on core 0, load
  * generators and WebSocket receivers on core 1, so neither steals the other's CPU.
  */
-import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
 
@@ -23,6 +23,16 @@ let tasksetChecked: boolean | undefined;
 export function canPin(): boolean {
   tasksetChecked ??= availableParallelism() >= 2 && spawnSync('taskset', ['-c', '0', 'true']).status === 0;
   return tasksetChecked;
+}
+
+/**
+ * Pins a running process, every thread of it, to `core` (`taskset -a -cp`); does nothing where
+ * the harness cannot pin. A benchmark that does work of its own beside the load generator (a
+ * stand-in FeatBit answering the agent, a poller) pins itself to LOAD_CORE, or the scheduler may
+ * run it on the server's core.
+ */
+export function pinProcess(pid: number, core: number): void {
+  if (canPin()) execFileSync('taskset', ['-a', '-cp', String(core), String(pid)], { stdio: 'ignore' });
 }
 
 const children = new Set<ChildProcess>();
