@@ -69,7 +69,7 @@ export const SETTINGS = [
   { field: 'upstreamMaxPayloadMb', name: 'UPSTREAM_MAX_PAYLOAD_MB', type: 'integer', default: 256,
     description: 'agent mode: largest message accepted from FeatBit, in MiB (an `rp_full` carries every environment in one message; 1–512)' },
   { field: 'wsMaxBufferedBytes', name: 'WS_MAX_BUFFERED_BYTES', type: 'integer', default: 8_388_608,
-    description: 'WebSocket: a socket with more unsent bytes than this is dropped before the next push or reply' },
+    description: 'WebSocket: a socket holding more unsent data than this (its bytes plus 192 per queued write) is dropped before the next push or reply' },
   { field: 'maxConnections', name: 'MAX_CONNECTIONS', type: 'integer', default: 20_000,
     description: 'WebSocket: open SDK sockets; upgrades past it are answered 503' },
   { field: 'wsMaxMessagesPerSecond', name: 'WS_MAX_MESSAGES_PER_SECOND', type: 'integer', default: 20,

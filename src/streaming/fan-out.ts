@@ -37,7 +37,7 @@ const frameOf: FrameBuilder = (wsModule as unknown as { Sender: { frame: FrameBu
 
 /** The parts of a ws socket that decide whether a prepared frame may be written directly. */
 interface WsInternals {
-  _socket?: { write(chunk: Buffer): boolean } | null;
+  _socket?: { write(chunk: Buffer): boolean; _writableState?: { buffered?: unknown[]; bufferedIndex?: number } } | null;
   _sender?: { _state: number; _queue: unknown[] } | null;
   _extensions?: Record<string, unknown>;
 }
@@ -76,13 +76,33 @@ function writeShared(socket: WebSocket, frame: SharedFrame): void {
 }
 
 /**
- * Sends one frame; never throws. Returns false when the socket could not take it. A socket with
- * more than `maxBuffered` unsent bytes (WS_MAX_BUFFERED_BYTES) is too slow to keep: it is dropped,
- * not waited for, so what one socket holds is bounded by `maxBuffered` plus one message.
+ * What Node holds for each write queued on a socket, beyond the write's bytes: the queue entry and,
+ * unless the chunk is shared, its Buffer object (measured: 190 to 230 bytes per small message; ws
+ * sends a message as two writes). Counted so that small messages cannot make a socket hold several
+ * times WS_MAX_BUFFERED_BYTES: with bytes alone, a non-reading socket asking for pongs (36 bytes
+ * each) made the agent hold 6.8 times the bound.
+ */
+export const QUEUED_WRITE_BYTES = 192;
+
+/**
+ * The memory a socket's unsent data holds in this process: ws's `bufferedAmount` (bytes queued in
+ * Node and in ws) plus QUEUED_WRITE_BYTES per write waiting in the stream's queue.
+ */
+export function heldBytes(socket: WebSocket): number {
+  const state = (socket as unknown as WsInternals)._socket?._writableState;
+  const queued = state?.buffered ? state.buffered.length - (state.bufferedIndex ?? 0) : 0;
+  return socket.bufferedAmount + queued * QUEUED_WRITE_BYTES;
+}
+
+/**
+ * Sends one frame; never throws. Returns false when the socket could not take it. A socket holding
+ * more than `maxBuffered` bytes of unsent data (WS_MAX_BUFFERED_BYTES, counted by heldBytes) is
+ * too slow to keep: it is dropped, not waited for, so what one socket holds is bounded by
+ * `maxBuffered` plus one message.
  */
 export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame, maxBuffered: number, counter?: BoundCounter): boolean {
   if (socket.readyState !== WebSocket.OPEN) return false;
-  if (socket.bufferedAmount > maxBuffered) {
+  if (heldBytes(socket) > maxBuffered) {
     counter?.countBound('slow_consumer');
     socket.terminate();
     return false;

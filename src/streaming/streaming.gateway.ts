@@ -8,9 +8,12 @@ import type { AgentConfig } from '../config/agent-config.js';
 import { FLAG_STORE, type FlagStore } from '../store/flag-store.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { DataSyncService } from './data-sync.service.js';
-import type { SharedFrame } from './fan-out.js';
+import { SharedFrame } from './fan-out.js';
 import type { StreamingHandler } from './featbit-ws.adapter.js';
 import { CloseCode, CloseReason, PONG, echoMessage, parseStreamingRequest, requestTimestamp, requestUser, userWithinBounds } from './protocol.js';
+
+/** The pong, framed once: a reply to a ping allocates nothing and queues one write of shared bytes. */
+const PONG_FRAME = new SharedFrame(PONG);
 
 @WebSocketGateway({ path: '/streaming' })
 export class StreamingGateway implements OnGatewayConnection, StreamingHandler {
@@ -69,10 +72,10 @@ export class StreamingGateway implements OnGatewayConnection, StreamingHandler {
     }
   }
 
-  private ping(): string {
+  private ping(): SharedFrame {
     this.connections.countIn('ping');
     this.connections.repliesOut++;
-    return PONG;
+    return PONG_FRAME;
   }
 
   private echo(data: unknown): string {

@@ -2,6 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WebSocket } from 'ws';
 import fc from 'fast-check';
 import { FbClientBuilder, UserBuilder, type IFbClient } from '@featbit/node-server-sdk';
@@ -122,6 +124,91 @@ describe('hostile WebSocket client: a socket that never reads', () => {
       attacker.socket.terminate();
     });
   }
+});
+
+describe('hostile WebSocket client: a socket that never reads, asking for small replies', () => {
+  // Small replies (a pong is 36 bytes on the wire) each leave Node a queued write holding more
+  // memory than its bytes: ws sent a pong as two writes, about 230 bytes held per pong, so a bound
+  // on bytes alone let one socket make the agent hold 6.8 times WS_MAX_BUFFERED_BYTES.
+  const MAX_BUFFERED = 1024 * 1024;
+  let agent: RunningAgent;
+  // The agent runs in this process: its memory is read after a full collection.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const held = (): number => {
+    gc();
+    const usage = process.memoryUsage();
+    return usage.heapUsed + usage.external;
+  };
+  before(async () => {
+    // No message rate limit: the test sends hundreds of thousands of pings.
+    agent = await agentWith({ maxBufferedBytes: MAX_BUFFERED, messagesPerSecond: 1e9, messageBurst: 1e9 });
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  /** A server socket that stops reading, and the agent's side of it. */
+  async function nonReading(): Promise<{ attacker: SdkSocket; victim: Connection; raw: Socket }> {
+    const attacker = await serverSocket(agent);
+    const victim = newestConnection(agent);
+    const raw = (attacker.socket as unknown as { _socket: Socket })._socket;
+    raw.pause();
+    return { attacker, victim, raw };
+  }
+
+  /** Sends `count` messages of `type` and waits until the agent has handled them (or dropped the socket). */
+  async function flood(attacker: SdkSocket, victim: Connection, count: number, type = 'ping'): Promise<void> {
+    const registry = agent.app.get(ConnectionRegistry);
+    const target = (registry.messagesIn.get(type) ?? 0) + count;
+    const message = JSON.stringify({ messageType: type, data: type === 'echo' ? 1 : null });
+    for (let i = 0; i < count; i++) attacker.socket.send(message);
+    while ((registry.messagesIn.get(type) ?? 0) < target && victim.socket.readyState === WebSocket.OPEN) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  for (const type of ['ping', 'echo']) {
+    it(`holds at most about WS_MAX_BUFFERED_BYTES of memory for a socket asking for ${type} replies before dropping it`, async () => {
+      const bystander = await serverSocket(agent);
+      const { attacker, victim } = await nonReading();
+      const closed = new Promise<void>((resolve) => victim.socket.once('close', () => resolve()));
+      const dropped = agent.app.get(ConnectionRegistry).bounded.get('slow_consumer') ?? 0;
+      const base = held();
+      let peak = 0;
+      let sent = 0;
+      // The kernel takes the first megabyte or so of replies; 300,000 replies are 10 MiB.
+      while (victim.socket.readyState === WebSocket.OPEN && sent < 300_000) {
+        await flood(attacker, victim, 5000, type);
+        sent += 5000;
+        if (victim.socket.readyState === WebSocket.OPEN) peak = Math.max(peak, held() - base);
+      }
+      await withTimeout(closed, 5000, 'the agent dropping the non-reading socket');
+      assert.equal(agent.app.get(ConnectionRegistry).bounded.get('slow_consumer'), dropped + 1);
+      assert.ok(peak < 2 * MAX_BUFFERED, `the agent held ${(peak / 1048576).toFixed(1)} MiB for one socket with WS_MAX_BUFFERED_BYTES at 1 MiB (${sent} messages)`);
+      await served(bystander);
+      bystander.close();
+      attacker.socket.terminate();
+    });
+  }
+
+  it('fails the queued writes of a dropped socket with one shared error, not an error built per write', async () => {
+    // Node builds an ERR_STREAM_DESTROYED, stack trace and all, for every write still queued on a
+    // socket destroyed without an error: 150,000 queued writes held the event loop for 0.9 s.
+    const { attacker, victim } = await nonReading();
+    const socket = (victim.socket as unknown as { _socket: Socket })._socket;
+    for (let i = 0; i < 100 && socket.writableLength === 0; i++) await flood(attacker, victim, 2000);
+    assert.ok(socket.writableLength > 0, 'no write was queued');
+    const errors: (Error | null | undefined)[] = [];
+    for (let i = 0; i < 3; i++) socket.write(Buffer.from('x'), (error) => errors.push(error));
+    victim.socket.terminate();
+    await withTimeout(new Promise((resolve) => socket.once('close', resolve)), 5000, 'the socket closing');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(errors.length, 3);
+    assert.ok(errors[0] instanceof Error);
+    assert.ok(errors.every((error) => error === errors[0]), `each queued write failed with an error of its own (${errors.map((e) => (e as { code?: string })?.code).join(', ')})`);
+    attacker.socket.terminate();
+  });
 });
 
 describe('hostile WebSocket client: MAX_CONNECTIONS', () => {
