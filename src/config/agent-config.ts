@@ -50,6 +50,8 @@ export interface HttpOptions {
   refusalBurst: number;
   /** A connection silent this long before its first request is closed (0: never); common/silent-connections.ts. */
   firstRequestTimeoutSeconds: number;
+  /** Open TCP connections of every kind, WebSockets included (node's `server.maxConnections`; 0: no bound). */
+  maxConnections: number;
   /** fastify's `trustProxy`: whose `X-Forwarded-For` names the client. */
   trustProxy: boolean | string[];
 }

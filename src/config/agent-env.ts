@@ -226,6 +226,10 @@ export class AgentEnv {
   @Min(0, { message: 'HTTP_FIRST_REQUEST_TIMEOUT_SECONDS must be at least 0 (0 turns it off)' })
   firstRequestTimeoutSeconds!: number;
 
+  @IsInt({ message: 'HTTP_MAX_CONNECTIONS must be an integer' })
+  @Min(0, { message: 'HTTP_MAX_CONNECTIONS must be at least 0 (0 turns the bound off)' })
+  httpMaxConnections!: number;
+
   @IsInt({ message: 'WS_UPGRADES_PER_SECOND must be an integer' })
   @Min(0, { message: 'WS_UPGRADES_PER_SECOND must be at least 0 (0 turns the limit off)' })
   wsUpgradesPerSecond!: number;

@@ -138,6 +138,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw.store === 'redis') problems.push(...redisProblems(raw));
   const trustProxy = parseTrustProxy(raw.trustProxy ?? 'false');
   if (trustProxy === null) problems.push(`TRUST_PROXY must be true, false, or comma-separated IP addresses/CIDRs (got "${raw.trustProxy}")`);
+  if (raw.httpMaxConnections > 0 && raw.httpMaxConnections <= raw.maxConnections) {
+    // Every WebSocket is also a TCP connection: a lower bound would cap sockets below MAX_CONNECTIONS unannounced.
+    problems.push(`HTTP_MAX_CONNECTIONS (${raw.httpMaxConnections}) must be above MAX_CONNECTIONS (${raw.maxConnections}), which it includes, or 0`);
+  }
   if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
 
   const agentId = raw.agentId ?? defaultAgentId();
@@ -204,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       refusalsPerSecond: raw.refusalsPerSecond,
       refusalBurst: raw.refusalBurst,
       firstRequestTimeoutSeconds: raw.firstRequestTimeoutSeconds,
+      maxConnections: raw.httpMaxConnections,
       trustProxy: trustProxy ?? false,
     },
   };

@@ -119,6 +119,8 @@ export const SETTINGS = [
     description: 'Refusals one client address gets answered at once before `REFUSALS_PER_SECOND` applies' },
   { field: 'firstRequestTimeoutSeconds', name: 'HTTP_FIRST_REQUEST_TIMEOUT_SECONDS', type: 'integer', default: 10,
     description: 'HTTP: a new connection that sends nothing for this long before its first request (or WebSocket upgrade) is closed, so connections opened and left silent cannot hold descriptors; after the first request, idle keep-alive connections close after 72 s. `0` turns it off' },
+  { field: 'httpMaxConnections', name: 'HTTP_MAX_CONNECTIONS', type: 'integer', default: 40_000,
+    description: 'Open TCP connections of every kind (HTTP keep-alive and WebSocket alike); past it a new connection is closed as soon as it is accepted (counted and logged), so connections held open cannot exhaust memory or descriptors. Keep it above `MAX_CONNECTIONS`; `0` turns it off' },
   { field: 'trustProxy', name: 'TRUST_PROXY', type: 'string', default: 'false',
     description: 'HTTP: which proxies\' `X-Forwarded-For` names the client (rate-limit key, logs): `false`, `true` (any peer), or comma-separated addresses/CIDRs of your ingress or load balancer' },
   { field: 'wsUpgradesPerSecond', name: 'WS_UPGRADES_PER_SECOND', type: 'integer', default: 0,

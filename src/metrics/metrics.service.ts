@@ -269,6 +269,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     // Monotonic totals kept by their owners; each counter mirrors one.
     const totals: [string, string, () => number][] = [
       ['featbit_agent_http_rate_limited_total', 'SDK, OFREP and insight requests answered 429 by the per-client rate limit (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST)', () => gate.refused.rateLimited],
+      ['featbit_agent_connections_dropped_total', 'TCP connections closed as soon as accepted because HTTP_MAX_CONNECTIONS connections (HTTP and WebSocket) were open', () => gate.connectionsDropped],
       ['featbit_agent_refusals_held_total', 'Refusals (HTTP 401/403/413/429, refused WebSocket upgrades) held a second before their answer because their client was past its refusal budget', () => gate.tarpit.held],
       ['featbit_agent_insights_accepted_total', 'Insights accepted from SDKs', () => insights.accepted],
       ['featbit_agent_insights_forwarded_total', 'Insights delivered to FeatBit', () => insights.forwarder?.stats.forwarded ?? 0],

@@ -72,8 +72,15 @@ export class SdkHttpGate {
   );
   /** The 413 body per route body limit. */
   private readonly tooLarge = new Map<number, string>();
+  private readonly connectionsLog = new ThrottledLog(
+    this.logger,
+    'HTTP_MAX_CONNECTIONS reached: new connections closed as soon as accepted (counted in featbit_agent_connections_dropped_total)',
+  );
   /** Requests answered by the gate, by reason (monotonic). */
   readonly refused = { rateLimited: 0, unknownSecret: 0, clientSecretOnServer: 0, insightUnknownSecret: 0 };
+  /** Connections node closed at once because HTTP_MAX_CONNECTIONS were open (monotonic). */
+  connectionsDropped = 0;
+  private readonly maxConnections: number;
 
   /** Per-client token buckets (RATE_LIMIT_PER_SECOND, RATE_LIMIT_BURST); none when the limit is off. */
   private readonly buckets?: TokenBuckets;
@@ -87,6 +94,7 @@ export class SdkHttpGate {
     const { rateLimitPerSecond: rate, rateLimitBurst: burst, refusalsPerSecond, refusalBurst } = config.http;
     if (rate > 0) this.buckets = new TokenBuckets(rate, burst);
     this.tarpit = new Tarpit(refusalsPerSecond, refusalBurst);
+    this.maxConnections = config.http.maxConnections;
   }
 
   /**
@@ -94,6 +102,18 @@ export class SdkHttpGate {
    * `app.init()` (Nest registers its routes there).
    */
   register(fastify: FastifyInstance): void {
+    // HTTP_MAX_CONNECTIONS: node closes a connection as soon as it is accepted while this many are
+    // open (keep-alive and upgraded alike), before any of its bytes are read or buffers allocated.
+    // Without it, connections held open (one request a minute keeps one past the keep-alive
+    // timeout) grew memory and descriptors without a bound, where MAX_CONNECTIONS counts
+    // WebSockets only.
+    if (this.maxConnections > 0) {
+      fastify.server.maxConnections = this.maxConnections;
+      fastify.server.on('drop', () => {
+        this.connectionsDropped++;
+        this.connectionsLog.add(1, { maxConnections: this.maxConnections });
+      });
+    }
     fastify.addHook('onRoute', (route) => {
       const gated = GATES[route.url.toLowerCase().replace(/\/+$/, '')];
       if (gated === undefined) return;

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { offlineConfig, startAgent, type RunningAgent } from '../support/agent-app.js';
 import { CLIENT_SECRET, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { SdkSocket } from '../support/sdk-socket.js';
+import { SdkHttpGate } from '../../src/sdk/sdk-http-gate.js';
 
 const USER = { keyId: 'u-1001', name: 'Ann', customizedProperties: [{ name: 'country', value: 'us' }] };
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -263,7 +264,7 @@ describe('hostile HTTP clients', () => {
 describe('silent connections (HTTP_FIRST_REQUEST_TIMEOUT_SECONDS)', () => {
   let agent: RunningAgent;
   before(async () => {
-    agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 1, trustProxy: false } }));
+    agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 1, maxConnections: 0, trustProxy: false } }));
   });
   after(async () => {
     await agent.close();
@@ -321,5 +322,75 @@ describe('silent connections (HTTP_FIRST_REQUEST_TIMEOUT_SECONDS)', () => {
     sdk.send({ messageType: 'ping', data: {} });
     assert.equal((await sdk.next()).messageType, 'pong');
     sdk.close();
+  });
+});
+
+describe('open connections (HTTP_MAX_CONNECTIONS)', () => {
+  const MAX = 12;
+  let agent: RunningAgent;
+  before(async () => {
+    // Silent connections are not closed by the first-request timeout within the test.
+    agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 60, maxConnections: MAX, trustProxy: false } }));
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  /** Resolves with whether the agent closed `socket` within `ms`. */
+  function closedWithin(socket: ReturnType<typeof connect>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** A keep-alive connection that has made one request; `ask` sends another and resolves with the answer's status line. */
+  async function keepAlive(): Promise<{ socket: ReturnType<typeof connect>; ask: (path: string) => Promise<string> }> {
+    const socket = connect(agent.port, '127.0.0.1').on('error', () => undefined);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const ask = async (path: string): Promise<string> => {
+      received = '';
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: ${SERVER_SECRET}\r\n\r\n`);
+      for (let i = 0; i < 100 && !received.includes('\r\n'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      return received.split('\r\n', 1)[0] ?? '';
+    };
+    assert.equal(await ask('/api/public/sdk/server/latest-all'), 'HTTP/1.1 200 OK');
+    return { socket, ask };
+  }
+
+  it('closes new connections at once past the bound (WebSockets count), keeps serving the open ones, and accepts again when some close', async () => {
+    const sdk = SdkSocket.forSecret(agent.wsUrl, 'server', SERVER_SECRET);
+    await sdk.opened;
+    const kept = [];
+    for (let i = 0; i < 5; i++) kept.push(await keepAlive());
+    const silent = Array.from({ length: MAX - 6 }, () => connect(agent.port, '127.0.0.1').on('error', () => undefined));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const extra = Array.from({ length: 8 }, () => connect(agent.port, '127.0.0.1').on('error', () => undefined));
+    try {
+      // Without the bound they stay open (and would for the first-request timeout, 60 s here).
+      assert.deepEqual(await Promise.all(extra.map((socket) => closedWithin(socket, 5000))), extra.map(() => true));
+      assert.deepEqual(await Promise.all(silent.map((socket) => closedWithin(socket, 100))), silent.map(() => false));
+      assert.ok(agent.app.get(SdkHttpGate).connectionsDropped >= 8, `dropped ${agent.app.get(SdkHttpGate).connectionsDropped}`);
+      // The open connections are served: the SDK socket and the keep-alive connections.
+      sdk.send({ messageType: 'ping', data: {} });
+      assert.equal((await sdk.next()).messageType, 'pong');
+      assert.equal(await kept[0]!.ask('/api/public/sdk/server/latest-all'), 'HTTP/1.1 200 OK');
+      assert.match(await kept[1]!.ask('/metrics'), /^HTTP\/1\.1 200 /);
+      // Room again once some close.
+      for (const socket of silent.slice(0, 3)) socket.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const response = await fetch(`${agent.httpUrl}/api/public/sdk/server/latest-all`, { headers: { authorization: SERVER_SECRET, connection: 'close' } });
+      assert.equal(response.status, 200);
+      await response.arrayBuffer();
+    } finally {
+      sdk.close();
+      for (const socket of [...silent, ...extra, ...kept.map((k) => k.socket)]) socket.destroy();
+    }
   });
 });

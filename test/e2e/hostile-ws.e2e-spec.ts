@@ -298,7 +298,7 @@ describe('hostile WebSocket client: WS_UPGRADES_PER_SECOND', () => {
   it('refuses an address past its burst with 429 and Retry-After before the upgrade; other addresses (TRUST_PROXY) still connect', async () => {
     // One upgrade a second with a burst of 3: 40 attempts in a row outrun the refill (no timing is
     // asserted: only that the bound acts, for this address alone).
-    const agent = await startAgent(offlineConfig({ streaming: limits({ upgradesPerSecond: 1, upgradeBurst: 3 }), http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 10, trustProxy: ['127.0.0.1'] } }));
+    const agent = await startAgent(offlineConfig({ streaming: limits({ upgradesPerSecond: 1, upgradeBurst: 3 }), http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 10, maxConnections: 0, trustProxy: ['127.0.0.1'] } }));
     try {
       const first = await upgrade(agent, { 'x-forwarded-for': '198.51.100.1' });
       assert.equal(first.status, 101);

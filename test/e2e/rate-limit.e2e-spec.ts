@@ -18,7 +18,7 @@ const USER = JSON.stringify({ keyId: 'u-1', name: 'Ann', customizedProperties: [
 const FORGED = `${'Z'.repeat(22)}${CLIENT_SECRET.slice(22)}`;
 
 function limited(http: Partial<HttpOptions> = {}) {
-  return offlineConfig({ http: { rateLimitPerSecond: RATE, rateLimitBurst: TOKENS, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 10, trustProxy: false, ...http } });
+  return offlineConfig({ http: { rateLimitPerSecond: RATE, rateLimitBurst: TOKENS, refusalsPerSecond: 0, refusalBurst: 1, firstRequestTimeoutSeconds: 10, maxConnections: 0, trustProxy: false, ...http } });
 }
 
 function clientPoll(agent: RunningAgent, secret: string, headers: Record<string, string> = {}): Promise<Response> {
@@ -184,7 +184,7 @@ describe('HTTP rate limit and early refusals (issue 11)', () => {
   describe('refusal budget (the tarpit)', () => {
     it('answers refusals at once within the budget, holds the rest, and keeps a held keep-alive connection serving', async () => {
       // Two refusals at once per address, then one a second: the third and fourth in a row are held.
-      const agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 1, refusalBurst: 2, firstRequestTimeoutSeconds: 10, trustProxy: false } }));
+      const agent = await startAgent(offlineConfig({ http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 1, refusalBurst: 2, firstRequestTimeoutSeconds: 10, maxConnections: 0, trustProxy: false } }));
       try {
         const statuses = await polls(agent, 4, FORGED);
         assert.deepEqual(statuses, [401, 401, 401, 401], 'held refusals are still answered');
@@ -202,7 +202,7 @@ describe('HTTP rate limit and early refusals (issue 11)', () => {
       const agent = await startAgent(
         offlineConfig({
           streaming: { ...offlineConfig().streaming, maxConnections: 0 },
-          http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 1, refusalBurst: 1, firstRequestTimeoutSeconds: 10, trustProxy: false },
+          http: { rateLimitPerSecond: 0, rateLimitBurst: 1, refusalsPerSecond: 1, refusalBurst: 1, firstRequestTimeoutSeconds: 10, maxConnections: 0, trustProxy: false },
         }),
       );
       try {

@@ -47,7 +47,7 @@ const COMMON = {
   sdkBodyLimitBytes: 1_048_576,
   bootstrapBodyLimitBytes: 67_108_864,
   // Off unless a test is about it: e2e suites send many requests from one address.
-  http: { rateLimitPerSecond: 0, rateLimitBurst: 5000, refusalsPerSecond: 0, refusalBurst: 20, firstRequestTimeoutSeconds: 10, trustProxy: false },
+  http: { rateLimitPerSecond: 0, rateLimitBurst: 5000, refusalsPerSecond: 0, refusalBurst: 20, firstRequestTimeoutSeconds: 10, maxConnections: 0, trustProxy: false },
 } as const satisfies Partial<AgentConfig>;
 
 export function offlineConfig(overrides: Partial<OfflineModeConfig> = {}): OfflineModeConfig {

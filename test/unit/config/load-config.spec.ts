@@ -86,11 +86,13 @@ describe(loadConfig.name, () => {
   }
 
   it('limits each client to 1,000 tokens a second (burst 1,000), holds refusals past 10 a second (burst 20), and trusts no proxy by default', () => {
-    assert.deepEqual(loadConfig({}).http, { rateLimitPerSecond: 1000, rateLimitBurst: 1000, refusalsPerSecond: 10, refusalBurst: 20, firstRequestTimeoutSeconds: 10, trustProxy: false });
+    assert.deepEqual(loadConfig({}).http, { rateLimitPerSecond: 1000, rateLimitBurst: 1000, refusalsPerSecond: 10, refusalBurst: 20, firstRequestTimeoutSeconds: 10, maxConnections: 40000, trustProxy: false });
     const config = loadConfig({ RATE_LIMIT_PER_SECOND: '0', RATE_LIMIT_BURST: '10', REFUSALS_PER_SECOND: '0', REFUSAL_BURST: '5', TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1 ,fd00::/8' });
-    assert.deepEqual(config.http, { rateLimitPerSecond: 0, rateLimitBurst: 10, refusalsPerSecond: 0, refusalBurst: 5, firstRequestTimeoutSeconds: 10, trustProxy: ['10.0.0.0/8', '127.0.0.1', 'fd00::/8'] });
+    assert.deepEqual(config.http, { rateLimitPerSecond: 0, rateLimitBurst: 10, refusalsPerSecond: 0, refusalBurst: 5, firstRequestTimeoutSeconds: 10, maxConnections: 40000, trustProxy: ['10.0.0.0/8', '127.0.0.1', 'fd00::/8'] });
     assert.throws(() => loadConfig({ REFUSAL_BURST: '0' }), /REFUSAL_BURST must be at least 1/);
     assert.equal(loadConfig({ TRUST_PROXY: 'TRUE' }).http.trustProxy, true);
+    assert.throws(() => loadConfig({ MAX_CONNECTIONS: '50000' }), /HTTP_MAX_CONNECTIONS \(40000\) must be above MAX_CONNECTIONS \(50000\), which it includes, or 0/);
+    assert.equal(loadConfig({ MAX_CONNECTIONS: '50000', HTTP_MAX_CONNECTIONS: '0' }).http.maxConnections, 0);
   });
 
   it('derives a stable agent id from the host name', () => {
