@@ -261,6 +261,17 @@ describe('hostile HTTP clients', () => {
   });
 });
 
+/** Resolves with whether the agent closed `socket` within `ms`. */
+function closedWithin(socket: ReturnType<typeof connect>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 describe('silent connections (HTTP_FIRST_REQUEST_TIMEOUT_SECONDS)', () => {
   let agent: RunningAgent;
   before(async () => {
@@ -269,17 +280,6 @@ describe('silent connections (HTTP_FIRST_REQUEST_TIMEOUT_SECONDS)', () => {
   after(async () => {
     await agent.close();
   });
-
-  /** Resolves with whether the agent closed `socket` within `ms`. */
-  function closedWithin(socket: ReturnType<typeof connect>, ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
 
   it('closes connections that never send a byte, which otherwise held a descriptor each for good', async () => {
     const sockets = Array.from({ length: 20 }, () => connect(agent.port, '127.0.0.1').on('error', () => undefined));
@@ -335,17 +335,6 @@ describe('open connections (HTTP_MAX_CONNECTIONS)', () => {
   after(async () => {
     await agent.close();
   });
-
-  /** Resolves with whether the agent closed `socket` within `ms`. */
-  function closedWithin(socket: ReturnType<typeof connect>, ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
 
   /** A keep-alive connection that has made one request; `ask` sends another and resolves with the answer's status line. */
   async function keepAlive(): Promise<{ socket: ReturnType<typeof connect>; ask: (path: string) => Promise<string> }> {
