@@ -135,12 +135,17 @@ describe('helm/featbit-agent', () => {
     const http = loadConfig({ ...defaults, API_KEY: 'rp-key' }).http;
     assert.deepEqual(http.trustProxy, ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', 'fc00::/7', '::1']);
     assert.deepEqual([http.rateLimitPerSecond, http.rateLimitBurst], [1000, 1000]);
+    const streaming = (args: string[]) => loadConfig({ ...configOf([...example('agent-memory'), ...args]), API_KEY: 'rp-key' }).streaming;
+    assert.deepEqual([streaming([]).upgradesPerSecond, streaming([]).upgradeBurst], [0, 200]);
+    const limited = streaming(['--set', 'agent.wsUpgradesPerSecond=20', '--set', 'agent.wsUpgradeBurst=300']);
+    assert.deepEqual([limited.upgradesPerSecond, limited.upgradeBurst], [20, 300]);
     const direct = configOf([...example('agent-memory'), '--set', 'agent.trustProxy=false', '--set', 'agent.rateLimitPerSecond=0']);
     assert.deepEqual(loadConfig({ ...direct, API_KEY: 'rp-key' }).http, { rateLimitPerSecond: 0, rateLimitBurst: 1000, refusalsPerSecond: 10, refusalBurst: 20, firstRequestTimeoutSeconds: 10, maxConnections: 40000, trustProxy: false });
     const rejects = (args: string[], message: RegExp) => assert.throws(() => helm(['lint', '--strict', CHART, ...example('agent-memory'), ...args]), message);
     rejects(['--set', 'agent.trustProxy=ingress-nginx'], /trustProxy/);
     rejects(['--set', 'agent.rateLimitPerSecond=-1'], /rateLimitPerSecond/);
     rejects(['--set', 'agent.rateLimitBurst=0'], /rateLimitBurst/);
+    rejects(['--set', 'agent.wsUpgradeBurst=0'], /wsUpgradeBurst/);
   });
 
   it('keeps a PodDisruptionBudget only where it cannot block a drain', () => {
