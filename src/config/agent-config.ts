@@ -38,6 +38,8 @@ export interface StreamingLimits {
   /** Token bucket of upgrades per client address (0 per second: no limit). */
   upgradesPerSecond: number;
   upgradeBurst: number;
+  /** Inbound bytes all sockets together may hold in messages not yet handled, incomplete frames included. */
+  inboundBudgetBytes: number;
 }
 
 /** The HTTP routes SDKs call (issue 11). */

@@ -141,6 +141,10 @@ export class AgentEnv {
   @IsInt({ message: 'WS_MAX_USER_PROPERTIES must be an integer' })
   @Min(0, { message: 'WS_MAX_USER_PROPERTIES must be at least 0' })
   wsMaxUserProperties!: number;
+
+  @IsInt({ message: 'WS_INBOUND_BUDGET_BYTES must be an integer' })
+  @Min(2_097_152, { message: 'WS_INBOUND_BUDGET_BYTES must be at least 2097152 (two messages of the largest size)' })
+  wsInboundBudgetBytes!: number;
   @IsInt({ message: 'INSIGHTS_MAX_QUEUE_BYTES must be an integer' })
   @Min(1024, { message: 'INSIGHTS_MAX_QUEUE_BYTES must be at least 1024' })
   insightsMaxQueueBytes!: number;

@@ -199,6 +199,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxUserProperties: raw.wsMaxUserProperties,
       upgradesPerSecond: raw.wsUpgradesPerSecond,
       upgradeBurst: raw.wsUpgradeBurst,
+      inboundBudgetBytes: raw.wsInboundBudgetBytes,
     },
     sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
     bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,

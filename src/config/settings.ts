@@ -84,6 +84,8 @@ export const SETTINGS = [
     description: 'WebSocket: largest client `data-sync` user (JSON bytes) a socket may hold; larger users are ignored (FeatBit itself reads 8 KiB per message)' },
   { field: 'wsMaxUserProperties', name: 'WS_MAX_USER_PROPERTIES', type: 'integer', default: 500,
     description: 'WebSocket: most `customizedProperties` of a client `data-sync` user; more and the user is ignored' },
+  { field: 'wsInboundBudgetBytes', name: 'WS_INBOUND_BUDGET_BYTES', type: 'integer', default: 67_108_864,
+    description: 'WebSocket: inbound bytes all sockets together may hold in messages not yet handled, incomplete frames included (each socket may hold up to 1 MiB, the largest message); past it, a socket holding more than 64 KiB of them is closed with 1013' },
   { field: 'insightsMaxQueueBytes', name: 'INSIGHTS_MAX_QUEUE_BYTES', type: 'integer', default: 67_108_864,
     description: 'insight queue bound, in bytes of serialised events (memory, SQLite and Redis alike); past it or `INSIGHTS_MAX_QUEUE` the oldest are dropped and counted' },
   { field: 'insightsMaxEventBytes', name: 'INSIGHTS_MAX_EVENT_BYTES', type: 'integer', default: 65_536,

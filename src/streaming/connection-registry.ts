@@ -20,7 +20,7 @@ interface EnvConnections {
 }
 
 /** Why a bound acted on a socket (issue 11); counted for metrics. */
-export type BoundReason = 'max_connections' | 'upgrade_rate' | 'rate_limit' | 'ping_timeout' | 'slow_consumer' | 'user_too_large';
+export type BoundReason = 'max_connections' | 'upgrade_rate' | 'rate_limit' | 'ping_timeout' | 'slow_consumer' | 'user_too_large' | 'inbound_budget';
 
 /** Counts what the WebSocket bounds did. */
 export interface BoundCounter {

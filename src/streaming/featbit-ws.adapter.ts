@@ -54,6 +54,7 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   maxUserProperties: 500,
   upgradesPerSecond: 0,
   upgradeBurst: 200,
+  inboundBudgetBytes: 64 * 1024 * 1024,
 };
 
 /** What every socket of one adapter shares. */
@@ -61,6 +62,8 @@ interface Shared {
   readonly handler: StreamingHandler;
   readonly counter: BoundCounter;
   readonly limits: StreamingLimits;
+  /** Inbound bytes held by all sockets, as last read from each (Guard.inbound). */
+  inboundHeld: number;
 }
 
 /** Per-socket bookkeeping of the bounds: a few numbers, no closures. */
@@ -71,9 +74,55 @@ interface Guard {
   refilledAt: number;
   /** When the unanswered ping was sent; 0 when none is outstanding. */
   pingSentAt: number;
+  /** Inbound bytes this socket's receiver held when last read (counted in Shared.inboundHeld). */
+  inbound: number;
+  readonly socket: RoutedSocket;
 }
 
 type RoutedSocket = WebSocket & { [GUARD]?: Guard };
+
+/** ws's receiver: bytes read and not yet parsed, and the completed fragments of an unfinished message. */
+interface ReceiverInternals {
+  _bufferedBytes?: number;
+  _messageLength?: number;
+}
+
+/** A socket holding at most this much inbound data is never closed by the inbound budget. */
+const INBOUND_SMALL_BYTES = 64 * 1024;
+
+/**
+ * WS_INBOUND_BUDGET_BYTES. ws keeps an incomplete message (up to MAX_INBOUND_BYTES) until its last
+ * byte arrives: 300 sockets each sending all but the last byte of a 1 MiB frame took the agent
+ * from 149 to 457 MiB RSS, and MAX_CONNECTIONS sockets could hold 20 GiB. Each time a socket's
+ * receiver takes data or yields a message, what it holds is re-read and the total updated; past
+ * the budget, a socket holding more than INBOUND_SMALL_BYTES is closed with 1013 (an SDK's
+ * messages are a few KiB).
+ */
+function accountInbound(guard: Guard): boolean {
+  const receiver = (guard.socket as unknown as { _receiver?: ReceiverInternals })._receiver;
+  const held = (receiver?._bufferedBytes ?? 0) + (receiver?._messageLength ?? 0);
+  const shared = guard.shared;
+  shared.inboundHeld += held - guard.inbound;
+  guard.inbound = held;
+  if (shared.inboundHeld <= shared.limits.inboundBudgetBytes || held <= INBOUND_SMALL_BYTES) return true;
+  shared.counter.countBound('inbound_budget');
+  logger.debug({ msg: 'socket closed: WS_INBOUND_BUDGET_BYTES reached', held, total: shared.inboundHeld });
+  releaseInbound(guard);
+  guard.socket.close(CloseCode.TryAgainLater, CloseReason.InboundBudget);
+  guard.socket.terminate();
+  return false;
+}
+
+function releaseInbound(guard: Guard): void {
+  guard.shared.inboundHeld -= guard.inbound;
+  guard.inbound = 0;
+}
+
+/** Bytes arrived on an upgraded socket (after ws's own listener took them). */
+function onRawData(this: Duplex & { [GUARD]?: Guard }): void {
+  const guard = this[GUARD];
+  if (guard && guard.socket.readyState === guard.socket.OPEN) accountInbound(guard);
+}
 
 function destroySocket(this: Duplex): void {
   this.destroy();
@@ -104,11 +153,16 @@ function onSocketError(this: WebSocket, error: Error): void {
 function onSocketMessage(this: RoutedSocket, data: RawData, isBinary: boolean): void {
   // Frames that arrive after a close was decided are dropped unparsed.
   if (this.readyState !== this.OPEN || !withinRate(this)) return;
+  const guard = this[GUARD];
+  if (guard && guard.inbound > 0) accountInbound(guard);
   route(this, data, isBinary);
 }
 
 function onSocketClose(this: RoutedSocket): void {
-  this[GUARD]?.shared.handler.disconnected(this);
+  const guard = this[GUARD];
+  if (!guard) return;
+  releaseInbound(guard);
+  guard.shared.handler.disconnected(this);
 }
 
 /** Client-sent pings are answered by ws itself: they draw on the same bucket as messages. */
@@ -231,7 +285,7 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
     private readonly tarpit = new Tarpit(),
   ) {
     super(appOrHttpServer);
-    this.shared = { handler, counter, limits };
+    this.shared = { handler, counter, limits, inboundHeld: 0 };
     if (limits.upgradesPerSecond > 0) this.upgradeLimiter = new TokenBuckets(limits.upgradesPerSecond, limits.upgradeBurst);
     this.clientAddress = clientAddressResolver(trustProxy);
   }
@@ -418,7 +472,13 @@ export class FeatBitWsAdapter extends AbstractWsAdapter {
    * messages and the close go to `handler` through listeners shared by every socket.
    */
   override bindMessageHandlers(client: WebSocket): void {
-    (client as RoutedSocket)[GUARD] = { shared: this.shared, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0 };
+    const guard: Guard = { shared: this.shared, tokens: this.limits.messageBurst, refilledAt: Date.now(), pingSentAt: 0, inbound: 0, socket: client };
+    (client as RoutedSocket)[GUARD] = guard;
+    const raw = (client as unknown as { _socket?: Duplex & { [GUARD]?: Guard } })._socket;
+    if (raw) {
+      raw[GUARD] = guard;
+      raw.on('data', onRawData);
+    }
     client.on('error', onSocketError);
     client.on('message', onSocketMessage);
     client.on('ping', onSocketPing);

@@ -8,6 +8,7 @@ export const CloseCode = {
   PolicyViolation: 1008,
   TooLarge: 1009,
   ServiceUnavailable: 1011,
+  TryAgainLater: 1013,
   InvalidRequest: 4003,
 } as const;
 
@@ -15,6 +16,7 @@ export const CloseReason = {
   InvalidRequest: 'invalid request, close by server',
   ServiceUnavailable: 'service unavailable, close by server',
   RateExceeded: 'message rate exceeded, close by server',
+  InboundBudget: 'inbound buffers full, close by server',
 } as const;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };

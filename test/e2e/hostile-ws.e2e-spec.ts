@@ -211,6 +211,72 @@ describe('hostile WebSocket client: a socket that never reads, asking for small 
   });
 });
 
+describe('hostile WebSocket client: sockets holding incomplete messages (WS_INBOUND_BUDGET_BYTES)', () => {
+  const BUDGET = 4 * 1024 * 1024;
+  let agent: RunningAgent;
+  before(async () => {
+    agent = await agentWith({ inboundBudgetBytes: BUDGET });
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  /**
+   * A raw socket past the handshake that sends all but the last byte of a 1 MiB text frame;
+   * `closed` resolves with whether the agent closed it within 5 s.
+   */
+  async function partialFrame(): Promise<{ socket: Socket; closed: Promise<boolean> }> {
+    const socket = connect(agent.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const closed = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5000);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(
+      `GET /streaming?type=server&token=${tokenFor(SERVER_SECRET)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    const head = await new Promise<Buffer>((resolve) => socket.once('data', resolve));
+    assert.match(head.toString('latin1'), /^HTTP\/1\.1 101 /);
+    const length = 1024 * 1024 - 16;
+    const header = Buffer.alloc(14);
+    header[0] = 0x81;
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(BigInt(length), 2);
+    randomBytes(4).copy(header, 10);
+    socket.write(header);
+    socket.write(Buffer.alloc(length - 1, 0x61));
+    return { socket, closed };
+  }
+
+  it('closes sockets past the budget, so incomplete frames cannot hold 1 MiB per socket without a bound, and keeps serving', async () => {
+    const bystander = await serverSocket(agent);
+    const attackers = await Promise.all(Array.from({ length: 8 }, () => partialFrame()));
+    const closed = await Promise.all(attackers.map((a) => a.closed));
+    try {
+      // 8 sockets of 1 MiB against a 4 MiB budget: the ones past it are closed at once (before,
+      // none was: the heartbeat would have reaped them after 30 to 50 s).
+      const open = closed.filter((c) => !c).length;
+      assert.ok(open <= 4, `${open} of 8 sockets still hold an incomplete 1 MiB message`);
+      assert.ok((agent.app.get(ConnectionRegistry).bounded.get('inbound_budget') ?? 0) >= 4);
+      await served(bystander);
+    } finally {
+      for (const { socket } of attackers) socket.destroy();
+      bystander.close();
+    }
+    // Released sockets give their share back: a new SDK's messages are handled.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const next = await serverSocket(agent);
+    next.send({ messageType: 'data-sync', data: { timestamp: 0 } });
+    assert.equal((await next.next()).data['eventType'], 'full');
+    next.close();
+  });
+});
+
 describe('hostile WebSocket client: MAX_CONNECTIONS', () => {
   let agent: RunningAgent;
   before(async () => {

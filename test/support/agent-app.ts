@@ -43,6 +43,7 @@ const COMMON = {
     maxUserProperties: 10_000,
     upgradesPerSecond: 0,
     upgradeBurst: 200,
+    inboundBudgetBytes: 64 * 1024 * 1024,
   },
   sdkBodyLimitBytes: 1_048_576,
   bootstrapBodyLimitBytes: 67_108_864,
