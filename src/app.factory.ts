@@ -47,7 +47,9 @@ export async function createApp(config: AgentConfig, options: CreateAppOptions =
   gate.register(fastify);
   // One refusal budget per client across HTTP and upgrades.
   const gateway = app.get(StreamingGateway);
-  const wsAdapter = new FeatBitWsAdapter(app, gateway, config.streaming, app.get(ConnectionRegistry), config.http.trustProxy, gate.tarpit);
+  const registry = app.get(ConnectionRegistry);
+  registry.outbound.limitBytes = config.streaming.outboundBudgetBytes;
+  const wsAdapter = new FeatBitWsAdapter(app, gateway, config.streaming, registry, config.http.trustProxy, gate.tarpit);
   app.useWebSocketAdapter(wsAdapter);
   gateway.onStopAccepting = () => {
     wsAdapter.refusing = true;

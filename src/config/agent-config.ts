@@ -40,6 +40,8 @@ export interface StreamingLimits {
   upgradeBurst: number;
   /** Inbound bytes all sockets together may hold in messages not yet handled, incomplete frames included. */
   inboundBudgetBytes: number;
+  /** Unsent bytes all sockets together may hold (each within maxBufferedBytes); 0: no total bound. */
+  outboundBudgetBytes: number;
 }
 
 /** The HTTP routes SDKs call (issue 11). */

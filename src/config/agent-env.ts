@@ -145,6 +145,10 @@ export class AgentEnv {
   @IsInt({ message: 'WS_INBOUND_BUDGET_BYTES must be an integer' })
   @Min(2_097_152, { message: 'WS_INBOUND_BUDGET_BYTES must be at least 2097152 (two messages of the largest size)' })
   wsInboundBudgetBytes!: number;
+
+  @IsInt({ message: 'WS_OUTBOUND_BUDGET_BYTES must be an integer' })
+  @Min(0, { message: 'WS_OUTBOUND_BUDGET_BYTES must be at least 0 (0 turns the total bound off)' })
+  wsOutboundBudgetBytes!: number;
   @IsInt({ message: 'INSIGHTS_MAX_QUEUE_BYTES must be an integer' })
   @Min(1024, { message: 'INSIGHTS_MAX_QUEUE_BYTES must be at least 1024' })
   insightsMaxQueueBytes!: number;

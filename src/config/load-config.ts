@@ -200,6 +200,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       upgradesPerSecond: raw.wsUpgradesPerSecond,
       upgradeBurst: raw.wsUpgradeBurst,
       inboundBudgetBytes: raw.wsInboundBudgetBytes,
+      outboundBudgetBytes: raw.wsOutboundBudgetBytes,
     },
     sdkBodyLimitBytes: raw.sdkBodyLimitBytes,
     bootstrapBodyLimitBytes: raw.bootstrapBodyLimitBytes,

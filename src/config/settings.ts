@@ -86,6 +86,8 @@ export const SETTINGS = [
     description: 'WebSocket: most `customizedProperties` of a client `data-sync` user; more and the user is ignored' },
   { field: 'wsInboundBudgetBytes', name: 'WS_INBOUND_BUDGET_BYTES', type: 'integer', default: 67_108_864,
     description: 'WebSocket: inbound bytes all sockets together may hold in messages not yet handled, incomplete frames included (each socket may hold up to 1 MiB, the largest message); past it, a socket holding more than 64 KiB of them is closed with 1013' },
+  { field: 'wsOutboundBudgetBytes', name: 'WS_OUTBOUND_BUDGET_BYTES', type: 'integer', default: 134_217_728,
+    description: 'WebSocket: unsent data all sockets together may hold (counted as for `WS_MAX_BUFFERED_BYTES`, which bounds each socket); past it, a socket holding more than 64 KiB is dropped before its next push or reply. `0` turns the total bound off' },
   { field: 'insightsMaxQueueBytes', name: 'INSIGHTS_MAX_QUEUE_BYTES', type: 'integer', default: 67_108_864,
     description: 'insight queue bound, in bytes of serialised events (memory, SQLite and Redis alike); past it or `INSIGHTS_MAX_QUEUE` the oldest are dropped and counted' },
   { field: 'insightsMaxEventBytes', name: 'INSIGHTS_MAX_EVENT_BYTES', type: 'integer', default: 65_536,

@@ -170,7 +170,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     });
     this.mirrorByReason(
       'featbit_agent_websocket_bounded_total',
-      'WebSocket bounds that acted: upgrades refused (max_connections, upgrade_rate), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer, inbound_budget), users ignored (user_too_large)',
+      'WebSocket bounds that acted: upgrades refused (max_connections, upgrade_rate), sockets closed or terminated (rate_limit, ping_timeout, slow_consumer, inbound_budget, outbound_budget), users ignored (user_too_large)',
       () => Object.fromEntries(connections.bounded),
     );
     new Gauge({

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import type { SdkType } from './protocol.js';
+import { OutboundBudget } from './fan-out.js';
 
 /** One SDK WebSocket (protocol §2.3). Kept small: there may be tens of thousands. */
 export interface Connection {
@@ -20,11 +21,12 @@ interface EnvConnections {
 }
 
 /** Why a bound acted on a socket (issue 11); counted for metrics. */
-export type BoundReason = 'max_connections' | 'upgrade_rate' | 'rate_limit' | 'ping_timeout' | 'slow_consumer' | 'user_too_large' | 'inbound_budget';
+export type BoundReason = 'max_connections' | 'upgrade_rate' | 'rate_limit' | 'ping_timeout' | 'slow_consumer' | 'user_too_large' | 'inbound_budget' | 'outbound_budget';
 
-/** Counts what the WebSocket bounds did. */
+/** Counts what the WebSocket bounds did; holds the budget of unsent data all sockets share. */
 export interface BoundCounter {
   countBound(reason: BoundReason): void;
+  readonly outbound?: OutboundBudget;
 }
 
 const CONNECTION = Symbol('featbit.connection');
@@ -41,6 +43,8 @@ export class ConnectionRegistry implements BoundCounter {
   repliesOut = 0;
   /** Sockets refused, closed, terminated or users ignored by a bound, by reason. */
   readonly bounded = new Map<BoundReason, number>();
+  /** WS_OUTBOUND_BUDGET_BYTES, shared by replies and pushes; its limit is set by the app factory (0: off). */
+  readonly outbound = new OutboundBudget(0);
 
   countIn(type: string): void {
     this.messagesIn.set(type, (this.messagesIn.get(type) ?? 0) + 1);

@@ -94,16 +94,70 @@ export function heldBytes(socket: WebSocket): number {
   return socket.bufferedAmount + queued * QUEUED_WRITE_BYTES;
 }
 
+/** A socket holding at most this much unsent data is never dropped by the total budget. */
+const OUTBOUND_SMALL_BYTES = 64 * 1024;
+
+/**
+ * WS_OUTBOUND_BUDGET_BYTES: the unsent data all sockets together may hold. WS_MAX_BUFFERED_BYTES
+ * bounds one socket, so N sockets that ask and never read held N times it: 60 of them at 8 MiB
+ * fill a 512 MiB container. The sockets that held data at their last send are kept in a set and
+ * their total re-read at most once a millisecond (a socket that has drained leaves the set); in
+ * between, each message sent to one of them is added to it.
+ */
+export class OutboundBudget {
+  private readonly holding = new Set<WebSocket>();
+  private total = 0;
+  private readAt = Number.NEGATIVE_INFINITY;
+
+  /** `limitBytes`: the budget; 0 turns it off. */
+  constructor(public limitBytes: number) {}
+
+  /** Whether `socket`, holding `held` bytes of unsent data now, may be sent `bytes` more. */
+  allows(socket: WebSocket, held: number, bytes: number): boolean {
+    if (held === 0) {
+      if (this.holding.size !== 0) this.holding.delete(socket);
+      return true;
+    }
+    if (this.limitBytes <= 0) return true;
+    this.holding.add(socket);
+    if (held > OUTBOUND_SMALL_BYTES && this.heldByAll() > this.limitBytes) return false;
+    this.total += bytes;
+    return true;
+  }
+
+  /** The unsent data of every socket in the set, as of this millisecond. */
+  heldByAll(): number {
+    const now = performance.now();
+    if (now - this.readAt < 1) return this.total;
+    let total = 0;
+    for (const socket of this.holding) {
+      const held = socket.readyState === WebSocket.OPEN ? heldBytes(socket) : 0;
+      if (held === 0) this.holding.delete(socket);
+      else total += held;
+    }
+    this.total = total;
+    this.readAt = now;
+    return total;
+  }
+}
+
 /**
  * Sends one frame; never throws. Returns false when the socket could not take it. A socket holding
  * more than `maxBuffered` bytes of unsent data (WS_MAX_BUFFERED_BYTES, counted by heldBytes) is
  * too slow to keep: it is dropped, not waited for, so what one socket holds is bounded by
- * `maxBuffered` plus one message.
+ * `maxBuffered` plus one message. So is a socket holding more than 64 KiB while all sockets
+ * together hold more than the counter's outbound budget (WS_OUTBOUND_BUDGET_BYTES).
  */
 export function sendText(socket: WebSocket, data: string | Buffer | SharedFrame, maxBuffered: number, counter?: BoundCounter): boolean {
   if (socket.readyState !== WebSocket.OPEN) return false;
-  if (heldBytes(socket) > maxBuffered) {
+  const held = heldBytes(socket);
+  if (held > maxBuffered) {
     counter?.countBound('slow_consumer');
+    socket.terminate();
+    return false;
+  }
+  if (counter?.outbound && !counter.outbound.allows(socket, held, data instanceof SharedFrame ? data.framed.length : data.length)) {
+    counter.countBound('outbound_budget');
     socket.terminate();
     return false;
   }

@@ -55,6 +55,7 @@ export const DEFAULT_STREAMING_LIMITS: StreamingLimits = {
   upgradesPerSecond: 0,
   upgradeBurst: 200,
   inboundBudgetBytes: 64 * 1024 * 1024,
+  outboundBudgetBytes: 128 * 1024 * 1024,
 };
 
 /** What every socket of one adapter shares. */

@@ -13,6 +13,7 @@ import { SdkSocket, tokenFor, type Received } from '../support/sdk-socket.js';
 import { decodeStreamingToken } from '../../src/credentials/streaming-token.js';
 import { CLIENT_SECRET, SAMPLE_DATA_FILE, SERVER_SECRET, sampleBootstrap } from '../support/sample-data.js';
 import { DEFAULT_STREAMING_LIMITS } from '../../src/streaming/featbit-ws.adapter.js';
+import { heldBytes } from '../../src/streaming/fan-out.js';
 import { ConnectionRegistry, type Connection } from '../../src/streaming/connection-registry.js';
 import { AgentProcess } from '../support/agent-process.js';
 
@@ -274,6 +275,59 @@ describe('hostile WebSocket client: sockets holding incomplete messages (WS_INBO
     next.send({ messageType: 'data-sync', data: { timestamp: 0 } });
     assert.equal((await next.next()).data['eventType'], 'full');
     next.close();
+  });
+});
+
+describe('hostile WebSocket client: several sockets that never read (WS_OUTBOUND_BUDGET_BYTES)', () => {
+  const BUDGET = 4 * 1024 * 1024;
+  const BIG_FIELD = 200 * 1024;
+  let agent: RunningAgent;
+  before(async () => {
+    // Each socket may hold 8 MiB; together they may hold 4 MiB.
+    agent = await agentWith({ maxBufferedBytes: 8 * 1024 * 1024, outboundBudgetBytes: BUDGET });
+    const body = sampleBootstrap();
+    const flag = body.items[0]?.featureFlags[0];
+    assert.ok(flag);
+    flag['description'] = 'd'.repeat(BIG_FIELD);
+    assert.equal((await postBootstrap(agent.httpUrl, body)).status, 200);
+  });
+  after(async () => {
+    await agent.close();
+  });
+
+  it('keeps what all non-reading sockets hold together within the budget, dropping sockets past it, and keeps serving', async () => {
+    const bystander = await serverSocket(agent);
+    const registry = agent.app.get(ConnectionRegistry);
+    const attackers: SdkSocket[] = [];
+    for (let i = 0; i < 4; i++) {
+      const attacker = await serverSocket(agent);
+      (attacker.socket as unknown as { _socket: Socket })._socket.pause();
+      attackers.push(attacker);
+    }
+    const request = JSON.stringify({ messageType: 'data-sync', data: { timestamp: 0 } });
+    // Sockets being dropped still count until they close; the open ones are what the agent keeps.
+    const heldByOpen = (): number => registry.all().reduce((sum, c) => sum + (c.socket.readyState === WebSocket.OPEN ? heldBytes(c.socket) : 0), 0);
+    let peak = 0;
+    // 4 sockets × 300 requests × 200 KiB: 240 MiB of replies if nothing bounded them.
+    for (let round = 0; round < 300; round++) {
+      const open = attackers.filter((a) => a.socket.readyState === WebSocket.OPEN);
+      if (open.length === 0) break;
+      for (const attacker of open) {
+        if (attacker.socket.bufferedAmount < 4 * 1024 * 1024) attacker.socket.send(request);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      peak = Math.max(peak, heldByOpen());
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    peak = Math.max(peak, heldByOpen());
+    // The budget, plus a reply per socket (the total is re-read at most once a millisecond).
+    assert.ok(peak <= BUDGET + 4 * (BIG_FIELD + 65_536), `the agent's sockets held ${(peak / 1048576).toFixed(1)} MiB together against a budget of 4 MiB`);
+    assert.ok((registry.bounded.get('outbound_budget') ?? 0) >= 1);
+    await served(bystander);
+    bystander.send({ messageType: 'data-sync', data: { timestamp: 0 } });
+    assert.equal((await bystander.next()).data['eventType'], 'full');
+    bystander.close();
+    for (const attacker of attackers) attacker.socket.terminate();
   });
 });
 

@@ -44,6 +44,7 @@ const COMMON = {
     upgradesPerSecond: 0,
     upgradeBurst: 200,
     inboundBudgetBytes: 64 * 1024 * 1024,
+    outboundBudgetBytes: 128 * 1024 * 1024,
   },
   sdkBodyLimitBytes: 1_048_576,
   bootstrapBodyLimitBytes: 67_108_864,
