@@ -126,7 +126,7 @@ export class OutboundBudget {
   }
 
   /** The unsent data of every socket in the set, as of this millisecond. */
-  heldByAll(): number {
+  private heldByAll(): number {
     const now = performance.now();
     if (now - this.readAt < 1) return this.total;
     let total = 0;

@@ -99,19 +99,18 @@ const INBOUND_SMALL_BYTES = 64 * 1024;
  * the budget, a socket holding more than INBOUND_SMALL_BYTES is closed with 1013 (an SDK's
  * messages are a few KiB).
  */
-function accountInbound(guard: Guard): boolean {
+function accountInbound(guard: Guard): void {
   const receiver = (guard.socket as unknown as { _receiver?: ReceiverInternals })._receiver;
   const held = (receiver?._bufferedBytes ?? 0) + (receiver?._messageLength ?? 0);
   const shared = guard.shared;
   shared.inboundHeld += held - guard.inbound;
   guard.inbound = held;
-  if (shared.inboundHeld <= shared.limits.inboundBudgetBytes || held <= INBOUND_SMALL_BYTES) return true;
+  if (shared.inboundHeld <= shared.limits.inboundBudgetBytes || held <= INBOUND_SMALL_BYTES) return;
   shared.counter.countBound('inbound_budget');
   logger.debug({ msg: 'socket closed: WS_INBOUND_BUDGET_BYTES reached', held, total: shared.inboundHeld });
   releaseInbound(guard);
   guard.socket.close(CloseCode.TryAgainLater, CloseReason.InboundBudget);
   guard.socket.terminate();
-  return false;
 }
 
 function releaseInbound(guard: Guard): void {

@@ -31,6 +31,17 @@ function agentWith(overrides: Partial<StreamingLimits>): Promise<RunningAgent> {
   return startAgent(offlineConfig({ streaming: limits(overrides) }));
 }
 
+/** An agent whose full payload is about `payloadBytes` (a realistic large environment). */
+async function agentWithPayload(overrides: Partial<StreamingLimits>, payloadBytes: number): Promise<RunningAgent> {
+  const agent = await agentWith(overrides);
+  const body = sampleBootstrap();
+  const flag = body.items[0]?.featureFlags[0];
+  assert.ok(flag);
+  flag['description'] = 'd'.repeat(payloadBytes);
+  assert.equal((await postBootstrap(agent.httpUrl, body)).status, 200);
+  return agent;
+}
+
 async function serverSocket(agent: RunningAgent): Promise<SdkSocket> {
   const sdk = SdkSocket.forSecret(agent.wsUrl, 'server', SERVER_SECRET);
   await sdk.opened;
@@ -64,13 +75,7 @@ describe('hostile WebSocket client: a socket that never reads', () => {
   const BIG_FIELD = 200 * 1024;
   let agent: RunningAgent;
   before(async () => {
-    agent = await agentWith({ maxBufferedBytes: MAX_BUFFERED });
-    // A full payload of about 200 KiB: a realistic large environment.
-    const body = sampleBootstrap();
-    const flag = body.items[0]?.featureFlags[0];
-    assert.ok(flag);
-    flag['description'] = 'd'.repeat(BIG_FIELD);
-    assert.equal((await postBootstrap(agent.httpUrl, body)).status, 200);
+    agent = await agentWithPayload({ maxBufferedBytes: MAX_BUFFERED }, BIG_FIELD);
   });
   after(async () => {
     await agent.close();
@@ -284,12 +289,7 @@ describe('hostile WebSocket client: several sockets that never read (WS_OUTBOUND
   let agent: RunningAgent;
   before(async () => {
     // Each socket may hold 8 MiB; together they may hold 4 MiB.
-    agent = await agentWith({ maxBufferedBytes: 8 * 1024 * 1024, outboundBudgetBytes: BUDGET });
-    const body = sampleBootstrap();
-    const flag = body.items[0]?.featureFlags[0];
-    assert.ok(flag);
-    flag['description'] = 'd'.repeat(BIG_FIELD);
-    assert.equal((await postBootstrap(agent.httpUrl, body)).status, 200);
+    agent = await agentWithPayload({ maxBufferedBytes: 8 * 1024 * 1024, outboundBudgetBytes: BUDGET }, BIG_FIELD);
   });
   after(async () => {
     await agent.close();
