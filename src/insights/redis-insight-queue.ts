@@ -13,20 +13,22 @@ type StreamEntry = [string, string[] | null];
  * lives in the meta hash. Refuses (returns -1) when the meta hash does not carry the caller's
  * epoch: the stream was reset (FLUSHALL, eviction, failover to an empty replica) since the caller
  * last looked, and the caller must re-create the group first.
- * KEYS: stream, meta. ARGV: epoch, maxEntries, maxBytes, then (secret, body, size) per entry.
- * Returns { stream length, entries trimmed, bytes held }.
+ * A deleted entry no pod had taken is dropped; one a pod had taken (pending) is out for delivery,
+ * and the pod holding it counts it when it learns the outcome (ACK, or the retake finding it gone).
+ * KEYS: stream, meta. ARGV: epoch, maxEntries, maxBytes, group, then (secret, body, size) per entry.
+ * Returns { stream length, entries trimmed that no pod had taken, bytes held, pending entries trimmed }.
  */
 const WRITE = `
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return {-1, 0, 0} end
 local added = 0
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   redis.call('XADD', KEYS[1], '*', 's', ARGV[i], 'b', ARGV[i + 1], 'n', ARGV[i + 2])
   added = added + tonumber(ARGV[i + 2])
 end
 local bytes = redis.call('HINCRBY', KEYS[2], 'bytes', added)
 local len = redis.call('XLEN', KEYS[1])
 local maxLen, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
-local trimmed = 0
+local trimmed, trimmedPending = 0, 0
 while len > 0 and (len > maxLen or bytes > maxBytes) do
   local rows = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 500)
   if #rows == 0 then break end
@@ -36,26 +38,32 @@ while len > 0 and (len > maxLen or bytes > maxBytes) do
     for j = 1, #fields, 2 do
       if fields[j] == 'n' then size = tonumber(fields[j + 1]) or 0 end
     end
+    if #redis.call('XPENDING', KEYS[1], ARGV[4], row[1], row[1], 1) > 0 then
+      trimmedPending = trimmedPending + 1
+    else
+      trimmed = trimmed + 1
+    end
     redis.call('XDEL', KEYS[1], row[1])
     bytes = bytes - size
     len = len - 1
-    trimmed = trimmed + 1
   end
 end
 if bytes < 0 then bytes = 0 end
-if trimmed > 0 then redis.call('HSET', KEYS[2], 'bytes', bytes) end
-return {len, trimmed, bytes}
+if trimmed + trimmedPending > 0 then redis.call('HSET', KEYS[2], 'bytes', bytes) end
+return {len, trimmed, bytes, trimmedPending}
 `;
 
 /**
  * Acknowledges and deletes entries, and frees their bytes (an entry already trimmed frees nothing).
- * KEYS: stream, meta. ARGV: epoch, group, ids... Returns { stream length } or { -1 } (reset, see WRITE).
+ * KEYS: stream, meta. ARGV: epoch, group, ids... Returns { stream length, ids already trimmed }
+ * or { -1 } (reset, see WRITE).
  */
 const ACK = `
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return {-1} end
-local freed = 0
+local freed, gone = 0, 0
 for i = 3, #ARGV do
   local rows = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #rows == 0 then gone = gone + 1 end
   if #rows > 0 then
     local fields = rows[1][2]
     for j = 1, #fields, 2 do
@@ -66,7 +74,7 @@ for i = 3, #ARGV do
   redis.call('XACK', KEYS[1], ARGV[2], ARGV[i])
 end
 if freed > 0 and redis.call('HINCRBY', KEYS[2], 'bytes', -freed) < 0 then redis.call('HSET', KEYS[2], 'bytes', 0) end
-return {redis.call('XLEN', KEYS[1])}
+return {redis.call('XLEN', KEYS[1]), gone}
 `;
 
 /**
@@ -108,10 +116,14 @@ interface RedisToken {
 }
 
 export interface RedisQueueStats {
-  /** Entries deleted by the bounds (oldest first), whether pending or not. */
+  /** Entries deleted by the bounds (oldest first) that no pod had taken: dropped. */
   trimmed: number;
-  /** Pending entries found deleted (trimmed while a pod had them): acknowledged; counted in `trimmed` by the pod that trimmed. */
+  /** Entries deleted by the bounds while a pod had them out for delivery: that pod counts them below. */
+  trimmedPending: number;
+  /** This pod's pending entries found deleted when it took them again (its delivery had failed): dropped. */
   trimmedWhilePending: number;
+  /** This pod's entries found deleted when it acknowledged their delivery: delivered, not dropped. */
+  deliveredAfterTrim: number;
   /** Times the consumer group was re-created after the stream or group disappeared. */
   groupsRecreated: number;
   /** Entries lost with the stream when it disappeared (estimated from this pod's last view of its length). */
@@ -141,7 +153,7 @@ export class RedisInsightQueue implements InsightQueue {
   private readonly buffer: WriteBuffer;
   private readonly bounds: QueueBounds;
   readonly durable = true;
-  readonly stats: RedisQueueStats = { trimmed: 0, trimmedWhilePending: 0, groupsRecreated: 0, lostInReset: 0 };
+  readonly stats: RedisQueueStats = { trimmed: 0, trimmedPending: 0, trimmedWhilePending: 0, deliveredAfterTrim: 0, groupsRecreated: 0, lostInReset: 0 };
   private epoch?: string;
   /** The epoch this pod worked in before it noticed a reset (to tell a reset from a first start). */
   private knewEpoch = false;
@@ -167,7 +179,7 @@ export class RedisInsightQueue implements InsightQueue {
   }
 
   get dropped(): number {
-    return this.buffer.dropped + this.stats.trimmed + this.stats.lostInReset + this.lostOut;
+    return this.buffer.dropped + this.stats.trimmed + this.stats.trimmedWhilePending + this.stats.lostInReset + this.lostOut;
   }
 
   push(entries: QueuedInsight[]): void {
@@ -179,19 +191,20 @@ export class RedisInsightQueue implements InsightQueue {
   }
 
   private async write(entries: QueuedInsight[], sizes: number[]): Promise<void> {
-    const args: (string | number)[] = [this.bounds.maxEntries, this.bounds.maxBytes];
+    const args: (string | number)[] = [this.bounds.maxEntries, this.bounds.maxBytes, this.group];
     entries.forEach((e, i) => args.push(e.secret, e.body, sizes[i] ?? 0));
-    let result = await this.script<[number, number, number]>(WRITE, [await this.ensureGroup(), ...args]);
+    let result = await this.script<[number, number, number, number]>(WRITE, [await this.ensureGroup(), ...args]);
     if (result[0] === -1) {
       this.epoch = undefined;
-      result = await this.script<[number, number, number]>(WRITE, [await this.ensureGroup(), ...args]);
+      result = await this.script<[number, number, number, number]>(WRITE, [await this.ensureGroup(), ...args]);
       if (result[0] === -1) throw new Error('insight stream reset while writing');
     }
-    const [length, trimmed] = result;
+    const [length, trimmed, , trimmedPending] = result;
     this.lastLength = length;
-    if (trimmed > 0) {
+    this.stats.trimmedPending += trimmedPending;
+    if (trimmed + trimmedPending > 0) {
       this.stats.trimmed += trimmed;
-      this.overflow.add(trimmed, { maxEntries: this.bounds.maxEntries, maxBytes: this.bounds.maxBytes });
+      this.overflow.add(trimmed + trimmedPending, { maxEntries: this.bounds.maxEntries, maxBytes: this.bounds.maxBytes });
     }
   }
 
@@ -244,7 +257,10 @@ export class RedisInsightQueue implements InsightQueue {
   private async next(max: number): Promise<[string, string[]][]> {
     let rows = await this.live(await this.read(max, '0'));
     if (rows.length > 0) return rows;
-    const claimed = (await this.redis.xautoclaim(this.key, this.group, this.consumer, 60_000, '0-0', 'COUNT', max)) as [string, StreamEntry[]];
+    const claimed = (await this.redis.xautoclaim(this.key, this.group, this.consumer, 60_000, '0-0', 'COUNT', max)) as [string, StreamEntry[], string[]?];
+    // Redis 7 leaves entries deleted while pending out of the claimed ones and lists their ids third
+    // (it has already removed them from the group); Redis 6.2 returns them as [id, nil].
+    this.countTrimmedWhilePending(claimed[2]?.length ?? 0);
     rows = await this.live(claimed[1] ?? []);
     if (rows.length > 0) return rows;
     return this.live(await this.read(max, '>'));
@@ -260,17 +276,25 @@ export class RedisInsightQueue implements InsightQueue {
     const gone = rows.filter(([, fields]) => !Array.isArray(fields) || fields.length < 4).map(([id]) => id);
     if (gone.length > 0) {
       await this.redis.xack(this.key, this.group, ...gone);
-      this.stats.trimmedWhilePending += gone.length;
-      this.logger.warn({ msg: 'pending insights had been trimmed from the stream; acknowledged', count: gone.length });
+      this.countTrimmedWhilePending(gone.length);
     }
     return rows.filter((row): row is [string, string[]] => Array.isArray(row[1]) && row[1].length >= 4);
+  }
+
+  /** Entries a failed delivery left pending that the bounds deleted meanwhile: dropped. */
+  private countTrimmedWhilePending(count: number): void {
+    if (count === 0) return;
+    this.stats.trimmedWhilePending += count;
+    this.logger.warn({ msg: 'pending insights had been trimmed from the stream; acknowledged and counted as dropped', count });
   }
 
   async ack(batch: InsightBatch, keep?: ReadonlySet<number>): Promise<void> {
     const token = batch.token as RedisToken;
     const ids = token.ids.filter((_, i) => !keep?.has(i));
     if (ids.length > 0 && token.epoch === this.epoch) {
-      const [length] = await this.script<[number]>(ACK, [token.epoch, this.group, ...ids]);
+      const [length, gone = 0] = await this.script<[number, number?]>(ACK, [token.epoch, this.group, ...ids]);
+      // Trimmed while out for delivery, and delivered: the trim did not count them as dropped.
+      this.stats.deliveredAfterTrim += gone;
       if (length === -1) {
         // The stream went away after this batch was taken: its entries are not among what was lost.
         this.epoch = undefined;

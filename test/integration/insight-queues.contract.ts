@@ -156,7 +156,7 @@ export function describeRedisInsightQueueContract(name: string, connect: RedisCo
       }
     });
 
-    it('acknowledges pending entries trimmed away ([id, nil]) and counts the trim as dropped', async () => {
+    it('acknowledges pending entries trimmed away ([id, nil]) and counts them as dropped when their delivery had failed', async () => {
       const prefix = freshPrefix();
       const redis = await client();
       try {
@@ -169,7 +169,9 @@ export function describeRedisInsightQueueContract(name: string, connect: RedisCo
         await q.release(taken!);
         q.push([4, 5, 6, 7, 8].map((i) => entry(i)));
         await q.flush();
-        assert.equal(q.stats.trimmed, 3);
+        assert.equal(q.stats.trimmed, 0, 'pending entries are counted by the pod holding them');
+        assert.equal(q.stats.trimmedPending, 3);
+        assert.equal(q.dropped, 0);
         const next = await q.take(10);
         assert.deepEqual(keys(next), ['u-4', 'u-5', 'u-6', 'u-7', 'u-8']);
         assert.equal(q.stats.trimmedWhilePending, 3);
@@ -179,6 +181,60 @@ export function describeRedisInsightQueueContract(name: string, connect: RedisCo
         assert.equal(await q.bytes(), 0);
       } finally {
         await cleanup(redis, prefix);
+      }
+    });
+
+    it('counts entries trimmed while their delivery was under way, then delivered, as delivered and not dropped', async () => {
+      const prefix = freshPrefix();
+      const redis = await client();
+      try {
+        const q = new RedisInsightQueue(redis, `${prefix}insights`, 'pod-1', 5);
+        q.push([entry(1), entry(2), entry(3), entry(4)]);
+        await q.flush();
+        const taken = await q.take(3);
+        // While the POST is in flight, accepted events push the taken ones out of the bound.
+        q.push([5, 6, 7, 8, 9].map((i) => entry(i)));
+        await q.flush();
+        assert.equal(q.stats.trimmed, 1, 'u-4 had not been taken: dropped');
+        assert.equal(q.stats.trimmedPending, 3, 'u-1..u-3 were out for delivery');
+        // The POST succeeds: u-1..u-3 reached FeatBit.
+        await q.ack(taken!);
+        assert.equal(q.stats.deliveredAfterTrim, 3);
+        assert.equal(q.dropped, 1);
+        assert.deepEqual(keys(await q.take(10)), ['u-5', 'u-6', 'u-7', 'u-8', 'u-9']);
+      } finally {
+        await cleanup(redis, prefix);
+      }
+    });
+
+    it('counts as dropped the trimmed entries of a dead pod that another pod claims', async () => {
+      const prefix = freshPrefix();
+      const a = await client();
+      const b = await client();
+      const key = streamKey(a, prefix);
+      try {
+        const podA = new RedisInsightQueue(a, `${prefix}insights`, 'pod-a', 3);
+        const podB = new RedisInsightQueue(b, `${prefix}insights`, 'pod-b', 3);
+        podA.push([entry(1), entry(2)]);
+        await podA.flush();
+        const taken = await podA.take(10);
+        assert.deepEqual(keys(taken), ['u-1', 'u-2']);
+        // pod-a dies with the batch taken (made to look idle for two minutes, past the claim age);
+        // pod-b's writes trim it away.
+        await a.xclaim(key, 'forwarders', 'pod-a', 0, ...(taken!.token as { ids: string[] }).ids, 'IDLE', 120_000);
+        podB.push([3, 4, 5].map((i) => entry(i)));
+        await podB.flush();
+        assert.equal(podB.stats.trimmedPending, 2);
+        assert.equal(podB.dropped, 0);
+        // pod-b claims pod-a's stale entries: gone, so acknowledged and dropped; then it reads on.
+        assert.deepEqual(keys(await podB.take(10)), ['u-3', 'u-4', 'u-5']);
+        assert.equal(podB.stats.trimmedWhilePending, 2);
+        assert.equal(podB.dropped, 2);
+        const pending = (await b.xpending(key, 'forwarders')) as [number, ...unknown[]];
+        assert.equal(pending[0], 3, 'only the batch pod-b holds is pending');
+      } finally {
+        b.disconnect();
+        await cleanup(a, prefix);
       }
     });
 
