@@ -27,6 +27,19 @@ export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_EVENT_BYTES = 64 * 1024;
 
 /**
+ * An insight's JSON. JSON.parse takes any nesting a body allows, JSON.stringify recurses and runs
+ * out of stack (a RangeError) at some thousands of levels: that is the client's fault, a 400.
+ */
+function serialise(insight: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(insight);
+  } catch (error) {
+    if (error instanceof RangeError) throw new InvalidRequestError('an insight event is nested too deeply');
+    throw error;
+  }
+}
+
+/**
  * SDK insights (protocol §3.4), by INSIGHTS_MODE: `forward` queues them for FeatBit, `anonymize`
  * pseudonymises them first (nothing raw is queued or sent), `local` keeps them here for the
  * retention period, `off` accepts and discards. Intake never waits for FeatBit.
@@ -114,8 +127,8 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
   /**
    * `POST /api/public/insight/track`: `body` must be an array of insight objects. Once the agent
    * holds data, only its secrets are accepted (401 otherwise); before the first data any
-   * well-formed secret is. An event larger than INSIGHTS_MAX_EVENT_BYTES refuses the request
-   * (400) and nothing of it is kept.
+   * well-formed secret is. An event larger than INSIGHTS_MAX_EVENT_BYTES, or nested too deeply to
+   * serialise, refuses the request (400) and nothing of it is kept.
    */
   track(secret: string | undefined, body: unknown): void {
     if (!secret || !parseEnvSecret(secret)) throw new UnauthorizedError('missing or malformed environment secret');
@@ -127,7 +140,7 @@ export class InsightsService implements OnApplicationBootstrap, BeforeApplicatio
     if (!Array.isArray(body) || body.some((e) => typeof e !== 'object' || e === null || Array.isArray(e))) {
       throw new InvalidRequestError('body must be a JSON array of insight objects');
     }
-    const bodies = (body as Record<string, unknown>[]).map((insight) => JSON.stringify(insight));
+    const bodies = (body as Record<string, unknown>[]).map(serialise);
     if (bodies.some((b) => b.length > this.maxEventBytes || Buffer.byteLength(b) > this.maxEventBytes)) {
       this.refused.tooLarge++;
       throw new InvalidRequestError(`an insight event is larger than ${this.maxEventBytes} bytes (INSIGHTS_MAX_EVENT_BYTES)`);

@@ -239,6 +239,27 @@ describe(InsightsService.name, () => {
       }
     });
 
+    it('refuses an event nested too deeply to serialise with 400 and keeps nothing (was a 500, an error logged per request)', async () => {
+      const agent = await startAgent(insightsConfig(fake, { mode: 'forward' }));
+      try {
+        fake.setInsightStatus(503);
+        // Well under the body limit: JSON.parse takes any depth, JSON.stringify overflows the stack.
+        const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+        const response = await fetch(`${agent.httpUrl}/api/public/insight/track`, {
+          method: 'POST',
+          headers: { authorization: SERVER_SECRET, 'content-type': 'application/json' },
+          body: `[${JSON.stringify(event(1)).slice(0, -1)},"extra":${deep}}]`,
+        });
+        assert.equal(response.status, 400);
+        assert.match(await response.text(), /nested too deeply/);
+        assert.equal(await agent.app.get(InsightsService).queue.depth(), 0);
+        assert.equal((await post(agent, [event(2)])).status, 200);
+      } finally {
+        fake.setInsightStatus(200);
+        await agent.close();
+      }
+    });
+
     it('a flood of large valid events keeps the queue within INSIGHTS_MAX_QUEUE_BYTES: oldest dropped, counted', async () => {
       fake.insights.length = 0;
       fake.setInsightStatus(503);
