@@ -62,6 +62,37 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * Deepest nesting of objects and arrays accepted in a flag or segment, the item itself being level
+ * 1 (FeatBit's own nest under 10). JSON.parse takes any depth a body allows, but JSON.stringify
+ * and other recursive code overflow the stack at some thousands of levels: an item past that,
+ * once stored, failed every full payload, backup and store write of its environment.
+ */
+export const MAX_ITEM_DEPTH = 64;
+
+/** Whether `root` nests objects or arrays deeper than `max` levels; iterative, so no depth overflows it. */
+function nestsDeeperThan(root: object, max: number): boolean {
+  const values: object[] = [root];
+  const depths: number[] = [1];
+  const visit = (child: unknown, depth: number): boolean => {
+    if (typeof child !== 'object' || child === null) return false;
+    if (depth > max) return true;
+    values.push(child);
+    depths.push(depth);
+    return false;
+  };
+  while (values.length > 0) {
+    const value = values.pop()!;
+    const depth = depths.pop()! + 1;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) if (visit(value[i], depth)) return true;
+    } else {
+      for (const key in value) if (visit((value as Record<string, unknown>)[key], depth)) return true;
+    }
+  }
+  return false;
+}
+
 function toItem(kind: ItemKind, raw: unknown, envId: string, where: string): StoreItem {
   if (!isRecord(raw)) throw new DataValidationError(`${where} must be an object`);
   const id = raw['id'];
@@ -78,6 +109,7 @@ function toItem(kind: ItemKind, raw: unknown, envId: string, where: string): Sto
   if (kind === 'flag' && (typeof raw['key'] !== 'string' || raw['key'] === '')) {
     throw new DataValidationError(`${where}.key is required`);
   }
+  if (nestsDeeperThan(raw, MAX_ITEM_DEPTH)) throw new DataValidationError(`${where} nests objects or arrays deeper than ${MAX_ITEM_DEPTH} levels`);
   // Items are stored under the environment they were delivered for (shared segments arrive per env).
   return { kind, id, envId, timestamp, json: raw };
 }

@@ -5,6 +5,15 @@ import { CLIENT_SECRET, ENV_ID, RELAY_PROXY_KEY, SERVER_SECRET, sampleBootstrap 
 
 const ADMIN = { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' };
 
+/** The sample bootstrap with `levels` more levels of objects under the first flag (or segment): the item itself is level 1. */
+function nested(levels: number, field: 'featureFlags' | 'segments' = 'featureFlags'): string {
+  const body = sampleBootstrap();
+  const item = body.items[0]![field][0]!;
+  item['updatedAt'] = new Date().toISOString();
+  item['extra'] = 'DEEP';
+  return JSON.stringify(body).replace('"DEEP"', `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`);
+}
+
 describe('HTTP API', () => {
   let agent: RunningAgent;
   before(async () => {
@@ -79,6 +88,10 @@ describe('HTTP API', () => {
       ['a flag without updatedAt', JSON.stringify({ eventType: 'rp_full', items: [{ envId: ENV_ID, featureFlags: [{ id: 'x', envId: ENV_ID, key: 'k' }], segments: [] }] }), /updatedAt/],
       ['a bad date', JSON.stringify({ eventType: 'rp_full', items: [{ envId: ENV_ID, featureFlags: [{ id: 'x', envId: ENV_ID, key: 'k', updatedAt: 'yesterday' }], segments: [] }] }), /updatedAt/],
       ['a number', '42', /body/],
+      // Valid but for an extra property nested 100,000 levels deep: it was stored (200), and then every
+      // server payload, backup and store write of the environment failed (JSON.stringify overflowed).
+      ['a flag nested too deeply', nested(100_000), /featureFlags\[0\] nests objects or arrays deeper than 64 levels/],
+      ['a segment nested 65 levels deep', nested(64, 'segments'), /segments\[0\] nests objects or arrays deeper than 64 levels/],
     ];
     for (const [name, body, detail] of invalid) {
       it(`rejects a bootstrap with ${name} with 400 and keeps serving the old data`, async () => {

@@ -123,6 +123,13 @@ describe('upstream protocol: invalid items', () => {
     assert.ok(rpPatch.kind === 'patch');
     assert.equal(rpPatch.items.length, 1);
     assert.equal(rpPatch.skipped.length, 1);
+
+    // An item nested deeper than the agent can serialise is skipped like any other invalid one.
+    const deep = JSON.stringify({ messageType: 'data-sync', data: { eventType: 'patch', featureFlags: [{ ...flag, extra: 'DEEP' }, flag], segments: [] } });
+    const deepPatch = parseUpstreamMessage(deep.replace('"DEEP"', `${'['.repeat(100_000)}${']'.repeat(100_000)}`));
+    assert.ok(deepPatch.kind === 'patch');
+    assert.deepEqual(deepPatch.skipped.map((s) => [s.where, s.reason]), [['featureFlags[0]', 'nests objects or arrays deeper than 64 levels']]);
+    assert.equal(deepPatch.items.length, 1);
   });
 
   it('still rejects a message whose environments are malformed', () => {
