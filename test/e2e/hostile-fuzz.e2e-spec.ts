@@ -70,6 +70,11 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 400_000 }).map((n) => ({ text: `{"messageType":"echo","data":"${'x'.repeat(n)}"}` })) },
 );
 
+/** A JSON text of arrays or objects nested 1 to 200,000 levels: well inside the body limit, past any recursion's stack. */
+const deepValue = fc
+  .tuple(fc.integer({ min: 1, max: 200_000 }), fc.boolean())
+  .map(([n, objects]) => (objects ? `${'{"a":'.repeat(n)}1${'}'.repeat(n)}` : `${'['.repeat(n)}${']'.repeat(n)}`));
+
 // ---- helpers ----
 
 interface Outcome {
@@ -270,6 +275,33 @@ describe('hostile-input fuzzing (issue 11)', () => {
     await legitimateStillServed();
   });
 
+  it('well-formed SDK, OFREP and insight requests with a held secret and one value nested up to 200,000 levels: a status below 500', async () => {
+    // JSON.parse takes any depth the body limit allows; recursive code after it (JSON.stringify) does not.
+    const request = fc.constantFrom<[string, unknown]>(
+      ['/api/public/insight/track', [{ user: { keyId: 'k', name: 'n', customizedProperties: [] }, variations: [], metrics: [], extra: 'DEEP' }]],
+      ['/api/public/insight/track', [{ user: { keyId: 'k', name: 'n', customizedProperties: [{ name: 'x', value: 'DEEP' }] }, variations: 'DEEP' }]],
+      ['/api/public/sdk/client/latest-all', { keyId: 'k', name: 'n', customizedProperties: [{ name: 'x', value: 'DEEP' }] }],
+      ['/api/public/sdk/client/latest-all', { keyId: 'k', name: 'DEEP' }],
+      ['/ofrep/v1/evaluate/flags', { context: { targetingKey: 'k', x: 'DEEP' } }],
+      ['/ofrep/v1/evaluate/flags/new-checkout', { context: 'DEEP' }],
+    );
+    await fc.assert(
+      fc.asyncProperty(request, fc.constantFrom(CLIENT_SECRET, SERVER_SECRET), deepValue, async ([url, shape], secret, deep) => {
+        const response = await fetch(`${agent.httpUrl}${url}`, {
+          method: 'POST',
+          headers: { authorization: secret, 'content-type': 'application/json' },
+          body: JSON.stringify(shape).replace(/"DEEP"/g, deep),
+          signal: AbortSignal.timeout(ANSWER_MS),
+        });
+        await response.arrayBuffer();
+        tally(`deep ${response.status}`);
+        assert.ok(response.status < 500, `${url} with ${secret === CLIENT_SECRET ? 'the client' : 'the server'} secret answered ${response.status}`);
+      }),
+      runs(40),
+    );
+    await legitimateStillServed();
+  });
+
   it('bootstrap JSON mutated anywhere, pushed with the admin key: 200 or a 4xx', async () => {
     const original = sampleBootstrap();
     const paths: (string | number)[][] = [];
@@ -281,10 +313,16 @@ describe('hostile-input fuzzing (issue 11)', () => {
     walk(original, []);
     const mutation = fc.tuple(
       fc.nat(paths.length - 1),
-      fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.constant(undefined), fc.constantFrom('', null, -1, 1e308, 'x'.repeat(10_000), [], {}, '2026-13-45T99:00:00Z', ENV_ID)),
+      fc.oneof(
+        fc.jsonValue({ maxDepth: 3 }),
+        fc.constant(undefined),
+        fc.constantFrom('', null, -1, 1e308, 'x'.repeat(10_000), [], {}, '2026-13-45T99:00:00Z', ENV_ID),
+        // Replaced by a value nested that deep once the body is text.
+        fc.nat(4).map((i) => `DEEP-${i}`),
+      ),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (mutations) => {
+      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.array(deepValue, { minLength: 5, maxLength: 5 }), async (mutations, deep) => {
         let body: unknown = sampleBootstrap();
         for (const [index, value] of mutations) {
           const path = paths[index]!;
@@ -302,12 +340,17 @@ describe('hostile-input fuzzing (issue 11)', () => {
         const response = await fetch(`${agent.httpUrl}/api/public/proxy/bootstrap`, {
           method: 'POST',
           headers: { authorization: RELAY_PROXY_KEY, 'content-type': 'application/json' },
-          body: JSON.stringify(body) ?? 'null',
+          body: (JSON.stringify(body) ?? 'null').replace(/"DEEP-(\d)"/g, (_, i: string) => deep[Number(i)]!),
           signal: AbortSignal.timeout(ANSWER_MS),
         });
         const text = await response.text();
         tally(`bootstrap ${response.status}`);
         assert.ok(response.status === 200 || (response.status >= 400 && response.status < 500), `bootstrap answered ${response.status}: ${text.slice(0, 200)}`);
+        if (response.status !== 200) return;
+        // Accepted data is data the agent can serve: the backup and every server SDK payload build from it.
+        const backup = await fetch(`${agent.httpUrl}/api/public/proxy/backup`, { headers: { authorization: RELAY_PROXY_KEY }, signal: AbortSignal.timeout(ANSWER_MS) });
+        await backup.arrayBuffer();
+        assert.equal(backup.status, 200, `backup after an accepted bootstrap answered ${backup.status}`);
       }),
       runs(60),
     );
