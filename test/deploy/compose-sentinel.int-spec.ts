@@ -155,7 +155,16 @@ it('compose profile "sentinel": the agents share the master the sentinels name, 
   for (const agent of agents) assert.equal(await darkMode(agent), false);
 
   // A push after the failover, to the other agent, reaches both through the promoted master.
-  await b.until(async () => (await postBootstrap(b.httpUrl, bootstrapWith(true))).status === 200, 30_000);
+  let answer = 'none';
+  await b
+    .until(async () => {
+      const response = await postBootstrap(b.httpUrl, bootstrapWith(true)).catch((error: unknown) => ({ status: 0, text: () => Promise.resolve(String(error)) }));
+      answer = `${response.status} ${(await response.text()).slice(0, 300)}`;
+      return response.status === 200;
+    }, 30_000)
+    .catch((error: unknown) => {
+      throw new Error(`the last bootstrap answer: ${answer}\n${String(error)}`);
+    });
   for (const agent of agents) await agent.until(async () => (await darkMode(agent)) === true, 30_000);
   for (const agent of agents) await agent.until(async () => (await agent.readiness())[1] === 'Healthy', 30_000);
 });
