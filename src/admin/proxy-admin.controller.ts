@@ -34,7 +34,7 @@ export class ProxyAdminController {
       if (error instanceof DataValidationError) throw new InvalidBootstrapError(`invalid bootstrap body: ${error.message}`);
       throw error;
     }
-    await this.store.replaceAll(parsed, { pushAll: true });
+    await this.store.replaceAll(parsed, { pushAll: true, fenced: false });
     this.sync.dataReceived();
     const data = this.store.data;
     this.logger.log({

@@ -10,8 +10,13 @@ import type { Leadership } from './leadership.js';
 export interface FlagStore {
   /** The serving copy. Never written to directly: use replaceAll/applyPatch. */
   readonly data: MemoryData;
-  /** Replaces all data atomically. `pushAll`: every env of `data` is reported as fully changed. */
-  replaceAll(data: DataSet, options: { pushAll: boolean }): Promise<DataChange>;
+  /**
+   * Replaces all data atomically. `pushAll`: every env of `data` is reported as fully changed.
+   * `fenced` (default true; shared stores only): the write is dropped once this process has lost
+   * the cluster lease, as for FeatBit's data, which the new leader syncs itself. `false` for data an
+   * operator gave this process (a bootstrap, the data file): it is the newest there is, whoever leads.
+   */
+  replaceAll(data: DataSet, options: { pushAll: boolean; fenced?: boolean }): Promise<DataChange>;
   /** Stores only items newer than (or as new as) what is held; resolves to what changed. */
   applyPatch(items: StoreItem[]): Promise<DataChange>;
   /** Called after every change, local or (for shared stores) made by another agent process. */

@@ -53,7 +53,7 @@ export class FileDataLoader implements OnApplicationBootstrap {
       return;
     }
     const data = await readDataFile(path);
-    await this.store.replaceAll(data, { pushAll: false });
+    await this.store.replaceAll(data, { pushAll: false, fenced: false });
     this.sync.dataReceived();
     this.logger.log({ msg: 'data file loaded', path, envs: data.envs.length, dataVersion: this.store.data.dataVersion });
   }

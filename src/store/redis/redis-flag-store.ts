@@ -252,14 +252,19 @@ export class RedisFlagStore implements FlagStore {
 
   // ---- writes ----
 
-  replaceAll(data: DataSet, options: { pushAll: boolean }): Promise<DataChange> {
+  replaceAll(data: DataSet, options: { pushAll: boolean; fenced?: boolean }): Promise<DataChange> {
     return this.serial(async () => {
-      const token = this.leadership.token ?? '';
+      let token = this.leadership.token ?? '';
       try {
-        const outcome = await this.writeGeneration(data, options.pushAll, 'write', token);
+        let outcome = await this.writeGeneration(data, options.pushAll, 'write', token);
         if (outcome === 'stale-token') {
           this.leadership.lost(token);
-          return { envs: [] };
+          // An operator's data is not a deposed leader's stale copy: written again as a follower
+          // writes. (It was dropped, and answered 200, when Redis came back empty after a failover
+          // and this pod still held its old token; its write-back of the older data then won.)
+          if (options.fenced !== false) return { envs: [] };
+          token = '';
+          outcome = await this.writeGeneration(data, options.pushAll, 'write', token);
         }
         if (outcome !== 'ok') {
           // A newer generation was switched in meanwhile: Redis's state wins.

@@ -68,6 +68,43 @@ describe('RedisFlagStore fencing and ordering', () => {
     await admin.del(`${prefix}leader`);
   });
 
+  it("writes an operator's full replace (fenced: false) from a pod whose lease Redis lost, as a follower would; FeatBit's (fenced) is dropped", async () => {
+    const holder = () => (a.leadership.isLeader ? a : b.leadership.isLeader ? b : undefined);
+    const darkMode = (store: RedisFlagStore) => [...(store.data.env(ENV_ID)?.flags.values() ?? [])].find((f) => f.json['key'] === 'dark-mode')?.json['isEnabled'];
+    const withDarkMode = (on: boolean) => {
+      const body = sampleBootstrap();
+      const dark = body.items[0]!.featureFlags.find((f) => f['key'] === 'dark-mode')!;
+      dark['isEnabled'] = on;
+      dark['updatedAt'] = new Date().toISOString();
+      return parseBootstrap(body);
+    };
+    /** Redis came back empty (a failover to a replica that had not synced): the lease went with the data. */
+    const emptied = () => admin.del(`${prefix}leader`, `${prefix}current`);
+    await until(() => holder() !== undefined);
+    const before = darkMode(a);
+    assert.equal(darkMode(b), before);
+
+    let leader = holder()!;
+    await emptied();
+    assert.deepEqual((await leader.replaceAll(withDarkMode(!before), { pushAll: true })).envs, [], "FeatBit's data from a deposed leader is dropped");
+    assert.equal(leader.leadership.isLeader, false);
+    assert.equal(darkMode(leader), before);
+
+    await until(() => holder() !== undefined);
+    leader = holder()!;
+    await emptied();
+    // Before the fix this was dropped the same way, and the admin bootstrap still answered 200.
+    const change = await leader.replaceAll(withDarkMode(!before), { pushAll: true, fenced: false });
+    assert.notDeepEqual(change.envs, []);
+    assert.notEqual(await admin.get(`${prefix}current`), null);
+    await until(() => darkMode(a) === !before && darkMode(b) === !before);
+    // The next lease holder finds Redis populated: nothing older is written back over it.
+    await until(() => holder() !== undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(darkMode(a), !before);
+    assert.equal(darkMode(b), !before);
+  });
+
   it('converges on the timer when a change reaches Redis without a message', async () => {
     const gen = await admin.get(`${prefix}current`);
     // A write whose announcement was lost: item and sequence change, nothing is published.
