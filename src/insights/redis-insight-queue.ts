@@ -63,8 +63,9 @@ if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then return {-1} end
 local freed, gone = 0, 0
 for i = 3, #ARGV do
   local rows = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #rows == 0 then gone = gone + 1 end
-  if #rows > 0 then
+  if #rows == 0 then
+    gone = gone + 1
+  else
     local fields = rows[1][2]
     for j = 1, #fields, 2 do
       if fields[j] == 'n' then freed = freed + (tonumber(fields[j + 1]) or 0) end
@@ -201,11 +202,9 @@ export class RedisInsightQueue implements InsightQueue {
     }
     const [length, trimmed, , trimmedPending] = result;
     this.lastLength = length;
+    this.stats.trimmed += trimmed;
     this.stats.trimmedPending += trimmedPending;
-    if (trimmed + trimmedPending > 0) {
-      this.stats.trimmed += trimmed;
-      this.overflow.add(trimmed + trimmedPending, { maxEntries: this.bounds.maxEntries, maxBytes: this.bounds.maxBytes });
-    }
+    this.overflow.add(trimmed + trimmedPending, { maxEntries: this.bounds.maxEntries, maxBytes: this.bounds.maxBytes });
   }
 
   private script<T>(source: string, args: (string | number)[]): Promise<T> {
